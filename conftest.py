@@ -1,0 +1,7 @@
+"""Settings shared by the unit tests and the notebook kernels nbval starts."""
+import os
+
+# torch's thread pool oversubscribes a 2-core machine when two test workers each
+# start kernels (measured: 73 s vs 9 s). Child kernels inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
