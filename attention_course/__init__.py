@@ -21,8 +21,18 @@ __all__ = [
 
 
 def __getattr__(name):
-    if name == "MultiHeadAttention":  # needs torch: imported on first use only
+    """Lazy attributes: ``ac.MultiHeadAttention`` (imports torch) and submodules such as
+    ``ac.quiz``, ``ac.exercises``, ``ac.viz``, ``ac.widgets`` (import matplotlib/ipywidgets)."""
+    if name == "MultiHeadAttention":
         from .torch_module import MultiHeadAttention
 
         return MultiHeadAttention
+    if not name.startswith("_"):
+        import importlib
+
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module 'attention_course' has no attribute {name!r}")
