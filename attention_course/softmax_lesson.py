@@ -1,0 +1,162 @@
+"""Lesson 04 helpers: what can go wrong with softmax, and how sharp it is.
+
+The course's softmax itself lives in ``attention_course.softmax`` (``ac.softmax``).
+This module holds the lesson's experiments around it:
+
+- ``naive_softmax``: the textbook formula without subtracting the maximum, which
+  overflows to NaN for large scores (the lesson shows why ``ac.softmax`` doesn't);
+- ``entropy`` / ``effective_choices``: how spread out a distribution is;
+- ``logit_gaps``: read scores back from weights (softmax forgets only a constant);
+- ``softmax_jacobian`` / ``saturation``: as scores grow, softmax becomes one-hot
+  and its gradient vanishes;
+- ``max_weight_by_dimension``: why that happens to raw dot products of long
+  vectors, and why dividing by sqrt(d_k) (lesson 06) keeps it in check.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .softmax import softmax
+
+
+def _as_array(func: str, x, ndim: int | None = None) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{func}: expected a list or array of numbers ({exc}).") from None
+    if arr.ndim == 0:
+        raise ValueError(f"{func}: expected at least one dimension, got a scalar.")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{func}: expected a {ndim}-D array, got shape {arr.shape}.")
+    return arr
+
+
+def naive_softmax(x, axis: int = -1) -> np.ndarray:
+    """softmax(x)_i = exp(x_i) / sum_j exp(x_j), exactly as written, with NO max subtracted.
+
+    Shapes: x (...) -> same shape. Correct for small scores, but exp(x) overflows to
+    inf once x is above about 709 (float64) or 88 (float32), and inf / inf = NaN.
+    numpy warns when that happens (wrap calls in ``np.errstate`` to silence it).
+    For teaching only: use ``ac.softmax``.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    e = np.exp(x)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def entropy(p, axis: int = -1) -> np.ndarray:
+    """Shannon entropy H(p) = -sum_i p_i ln p_i, in nats (0 * ln 0 counts as 0).
+
+    Shapes: p (..., n) -> (...). 0 for a one-hot row; ln(n) for a uniform row.
+    """
+    p = _as_array("entropy", p)
+    if np.any(p < 0):
+        raise ValueError("entropy: probabilities must be >= 0.")
+    terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return terms.sum(axis=axis)
+
+
+def effective_choices(p, axis: int = -1) -> np.ndarray:
+    """exp(H(p)): "as if choosing evenly among this many items".
+
+    1 for a one-hot row, n for a uniform row over n items. Shapes: (..., n) -> (...).
+    """
+    return np.exp(entropy(p, axis=axis))
+
+
+def logit_gaps(weights) -> np.ndarray:
+    """The scores that produce ``weights``, up to a constant: ln(w_i) - max_j ln(w_j).
+
+    softmax ignores a constant added to every score, so weights pin down only the
+    GAPS between scores. Shapes: weights (n,) -> (n,), max entry 0. Needs weights > 0.
+    """
+    w = _as_array("logit_gaps", weights, ndim=1)
+    if np.any(w <= 0):
+        raise ValueError("logit_gaps: every weight must be > 0 (ln 0 is -infinity).")
+    log_w = np.log(w)
+    return log_w - log_w.max()
+
+
+def softmax_jacobian(p) -> np.ndarray:
+    """d softmax_i / d score_j = p_i (delta_ij - p_j) = diag(p) - p p^T.
+
+    Shapes: p (n,) the softmax output -> (n, n). All entries are small when p is
+    nearly one-hot: a saturated softmax passes almost no gradient back.
+    """
+    p = _as_array("softmax_jacobian", p, ndim=1)
+    return np.diag(p) - np.outer(p, p)
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Softmax of ``scale * scores`` for several scales.
+
+    scales     (m,)
+    weights    (m, n)   softmax(scale * scores), one row per scale
+    max_weight (m,)     the largest weight in each row
+    gradient   (m,)     largest |entry| of the softmax Jacobian in each row
+    """
+
+    scales: np.ndarray
+    weights: np.ndarray
+    max_weight: np.ndarray
+    gradient: np.ndarray
+
+
+def saturation(scores, scales) -> Saturation:
+    """Multiply the same scores by growing ``scales`` and watch softmax saturate.
+
+    Shapes: scores (n,), scales (m,) -> Saturation with weights (m, n).
+    """
+    scores = _as_array("saturation", scores, ndim=1)
+    scales = _as_array("saturation", scales, ndim=1)
+    weights = softmax(scales[:, None] * scores[None, :], axis=-1)
+    gradient = np.array([np.abs(softmax_jacobian(w)).max() for w in weights])
+    return Saturation(scales=scales, weights=weights, max_weight=weights.max(axis=-1), gradient=gradient)
+
+
+@dataclass(frozen=True)
+class DimensionSweep:
+    """Dot products of random vectors for several sizes d_k.
+
+    dims            (m,) the d_k values
+    score_std       (m,) standard deviation of q . k (grows like sqrt(d_k))
+    max_weight      (m,) mean over queries of the largest softmax weight, raw scores
+    max_weight_scaled (m,) the same with scores divided by sqrt(d_k)
+    """
+
+    dims: np.ndarray
+    score_std: np.ndarray
+    max_weight: np.ndarray
+    max_weight_scaled: np.ndarray
+
+
+def max_weight_by_dimension(dims, n_keys: int = 8, n_queries: int = 400, seed: int = 0) -> DimensionSweep:
+    """Random queries and keys with independent N(0, 1) entries, d_k entries each.
+
+    For each d_k: scores = q . k for ``n_queries`` queries against ``n_keys`` keys,
+    then the mean largest softmax weight with and without dividing by sqrt(d_k).
+    Without the division the scores spread out like sqrt(d_k) and softmax heads to
+    one-hot; with it the spread (and the typical largest weight) stays put.
+    """
+    dims = np.asarray(dims, dtype=int)
+    if dims.ndim != 1 or np.any(dims < 1):
+        raise ValueError(f"max_weight_by_dimension: dims must be a list of sizes >= 1, got {dims!r}.")
+    if n_keys < 2 or n_queries < 2:
+        raise ValueError("max_weight_by_dimension: need n_keys >= 2 and n_queries >= 2.")
+    rng = np.random.default_rng(seed)
+    std, raw, scaled = [], [], []
+    for d_k in dims:
+        q = rng.standard_normal((n_queries, d_k))        # (n_queries, d_k)
+        k = rng.standard_normal((n_keys, d_k))           # (n_keys, d_k)
+        scores = q @ k.T                                 # (n_queries, n_keys)
+        std.append(scores.std())
+        raw.append(softmax(scores, axis=-1).max(axis=-1).mean())
+        scaled.append(softmax(scores / math.sqrt(d_k), axis=-1).max(axis=-1).mean())
+    return DimensionSweep(dims=dims, score_std=np.array(std), max_weight=np.array(raw),
+                          max_weight_scaled=np.array(scaled))

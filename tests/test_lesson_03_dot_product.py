@@ -1,0 +1,100 @@
+"""Lesson 03 (dot product): the package helpers and the claims the lesson makes."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from attention_course import dot_product as dp
+
+finite = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 12).flatmap(lambda d: st.tuples(arrays(np.float64, d, elements=finite),
+                                                        arrays(np.float64, d, elements=finite))))
+def test_dot_is_the_sum_of_products(ab):
+    a, b = ab
+    assert dp.dot(a, b) == pytest.approx(float(np.sum(a * b)), rel=1e-9, abs=1e-9)
+
+
+def test_dot_by_hand():
+    # (1*4) + (2*5) + (3*6) worked out term by term
+    assert dp.dot([1, 2, 3], [4, 5, 6]) == 4 + 10 + 18
+
+
+@pytest.mark.parametrize("len_a,len_b,angle", [(1, 1, 0), (2, 3, 60), (1.5, 0.5, 90), (2, 2, 135), (1, 3, 180), (2.5, 1, 300)])
+def test_algebra_agrees_with_geometry(len_a, len_b, angle):
+    a, b = dp.vector_2d(len_a, 0.0), dp.vector_2d(len_b, angle)
+    assert dp.norm(a) == pytest.approx(len_a) and dp.norm(b) == pytest.approx(len_b)
+    assert dp.dot(a, b) == pytest.approx(dp.dot_from_geometry(len_a, len_b, angle), abs=1e-12)
+
+
+def test_sign_follows_the_angle():
+    a = dp.vector_2d(1, 0)
+    assert dp.dot(a, dp.vector_2d(1, 45)) > 0
+    assert dp.dot(a, dp.vector_2d(1, 90)) == pytest.approx(0, abs=1e-12)
+    assert dp.dot(a, dp.vector_2d(1, 135)) < 0
+
+
+def test_length_scales_dot_but_not_cosine():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(5), rng.standard_normal(5)
+    assert dp.dot(a, 3 * b) == pytest.approx(3 * dp.dot(a, b))
+    assert dp.cosine_similarity(a, 3 * b) == pytest.approx(dp.cosine_similarity(a, b))
+    assert dp.cosine_similarity(a, -b) == pytest.approx(-dp.cosine_similarity(a, b))
+
+
+def test_angle_between():
+    assert dp.angle_between([1, 0], [0, 2]) == pytest.approx(90)
+    assert dp.angle_between([1, 1], [2, 2]) == pytest.approx(0, abs=1e-6)
+    assert dp.angle_between([1, 0], [-1, 0], degrees=False) == pytest.approx(math.pi)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        a, b = rng.standard_normal(4), rng.standard_normal(4)
+        assert dp.angle_between(a, b, degrees=False) == pytest.approx(math.acos(dp.cosine_similarity(a, b)))
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match=r"a \(3,\) and b \(2,\)"):
+        dp.dot([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="1-D"):
+        dp.dot([[1, 2]], [[1, 2]])
+    with pytest.raises(ValueError, match="zero vector"):
+        dp.cosine_similarity([0, 0], [1, 0])
+    with pytest.raises(ValueError, match="length"):
+        dp.vector_2d(-1, 0)
+
+
+def test_query_scores_is_one_dot_per_key():
+    rng = np.random.default_rng(0)
+    q, keys = rng.standard_normal(4), rng.standard_normal((6, 4))
+    scores = dp.query_scores(q, keys)
+    assert scores.shape == (6,)
+    np.testing.assert_allclose(scores, [dp.dot(q, k) for k in keys])
+
+
+def test_query_scores_shape_errors():
+    with pytest.raises(ValueError, match=r"q is \(3,\).*keys is \(5, 4\)"):
+        dp.query_scores(np.ones(3), np.ones((5, 4)))
+    with pytest.raises(ValueError, match="matrix"):
+        dp.query_scores(np.ones(3), np.ones(3))
+
+
+@pytest.mark.parametrize("ending,expected", [("tired", "animal"), ("wide", "street")])
+def test_which_word_it_is_about(ending, expected):
+    ex = dp.which_word_example(ending)
+    assert ex.tokens[ex.query_index] == "it"
+    assert ex.keys.shape == (len(ex.tokens), len(ex.features))
+    assert ex.best == expected
+    # the winner wins clearly, and grammar words score below zero
+    top, second = np.sort(ex.scores)[::-1][:2]
+    assert top - second >= 0.5
+    assert ex.scores[ex.tokens.index("because")] < 0
+
+
+def test_which_word_rejects_unknown_ending():
+    with pytest.raises(ValueError, match="ending"):
+        dp.which_word_example("happy")

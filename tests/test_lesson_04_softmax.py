@@ -1,0 +1,114 @@
+"""Lesson 04 (softmax): the lesson's helpers and the effects it claims."""
+import math
+
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import softmax_lesson as sl
+
+
+def test_naive_softmax_agrees_for_small_scores():
+    x = np.array([[2.0, 1.0, 0.1], [-3.0, 0.0, 4.0]])
+    np.testing.assert_allclose(sl.naive_softmax(x), ac.softmax(x), rtol=1e-12)
+    np.testing.assert_allclose(sl.naive_softmax(x.T, axis=0), ac.softmax(x.T, axis=0), rtol=1e-12)
+
+
+def test_naive_softmax_overflows_but_stable_one_does_not():
+    x = np.array([1000.0, 999.0, 0.0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        naive = sl.naive_softmax(x)
+    assert np.isnan(naive[:2]).all()
+    stable = ac.softmax(x)
+    assert np.isfinite(stable).all() and stable.sum() == pytest.approx(1)
+    # shifting every score by the same amount changes nothing for the stable version
+    np.testing.assert_allclose(stable, ac.softmax(x - 1000.0))
+
+
+def test_naive_softmax_warns_without_errstate():
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        with np.errstate(over="warn", invalid="ignore"):
+            sl.naive_softmax([1000.0, 0.0])
+
+
+def test_float32_overflows_much_sooner():
+    x32 = np.array([100.0, 99.0], dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(sl.naive_softmax(x32)).all()
+        assert np.isfinite(sl.naive_softmax(x32.astype(np.float64))).all()
+    assert ac.softmax(x32).dtype == np.float32 and np.isfinite(ac.softmax(x32)).all()
+
+
+def test_published_example_is_wrong():
+    claimed = np.array([0.71, 0.26, 0.03])
+    actual = ac.softmax(np.array([2.0, 1.0, 0.1]))
+    assert not np.allclose(actual, claimed, atol=0.005)
+    # the claimed weights imply a gap of ~3.2 between the first and last score, not 1.9
+    assert sl.logit_gaps(claimed)[2] < -3.0
+    np.testing.assert_allclose(sl.logit_gaps(actual), [0.0, -1.0, -1.9], atol=1e-12)
+
+
+def test_no_temperature_explains_the_published_example():
+    gaps = sl.logit_gaps([0.71, 0.26, 0.03])
+    # a temperature T divides every gap by the same T, so the two gap ratios would match
+    assert gaps[2] / gaps[1] == pytest.approx(3.16, abs=0.02)
+    assert (0.1 - 2.0) / (1.0 - 2.0) == pytest.approx(1.9)
+
+
+def test_logit_gaps_round_trip():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(7) * 3
+    np.testing.assert_allclose(sl.logit_gaps(ac.softmax(x)), x - x.max(), atol=1e-10)
+    with pytest.raises(ValueError, match="> 0"):
+        sl.logit_gaps([0.5, 0.5, 0.0])
+
+
+def test_entropy_and_effective_choices():
+    assert sl.entropy([0.25] * 4) == pytest.approx(math.log(4))
+    assert sl.entropy([0.0, 1.0, 0.0]) == 0
+    assert sl.effective_choices([0.2] * 5) == pytest.approx(5)
+    np.testing.assert_allclose(sl.entropy(np.array([[1.0, 0.0], [0.5, 0.5]])), [0, math.log(2)])
+    with pytest.raises(ValueError):
+        sl.entropy([-0.1, 1.1])
+
+
+def test_temperature_is_a_sharpness_knob():
+    scores = np.array([2.0, 1.0, 0.1, -0.5])
+    temps = [0.05, 0.2, 0.5, 1.0, 2.0, 5.0, 50.0]
+    h = [float(sl.entropy(ac.softmax(scores, temperature=t))) for t in temps]
+    assert all(a < b for a, b in zip(h, h[1:]))            # hotter -> flatter
+    assert h[0] < 1e-3 and h[-1] > math.log(4) - 0.01     # near one-hot / near uniform
+    # the ranking never changes with temperature
+    for t in temps:
+        assert np.argmax(ac.softmax(scores, temperature=t)) == 0
+
+
+def test_softmax_jacobian_matches_finite_differences():
+    x = np.array([0.3, -1.2, 2.0, 0.5])
+    jac = sl.softmax_jacobian(ac.softmax(x))
+    eps = 1e-6
+    numeric = np.stack([(ac.softmax(x + eps * e) - ac.softmax(x - eps * e)) / (2 * eps) for e in np.eye(4)], axis=1)
+    np.testing.assert_allclose(jac, numeric, atol=1e-8)
+
+
+def test_saturation_as_scores_grow():
+    scales = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    sat = sl.saturation([2.0, 1.0, 0.1], scales)
+    assert sat.weights.shape == (6, 3)
+    np.testing.assert_allclose(sat.weights.sum(axis=1), 1)
+    assert np.all(np.diff(sat.max_weight) > 0) and sat.max_weight[-1] > 0.999
+    assert np.all(np.diff(sat.gradient) < 0) and sat.gradient[-1] < 1e-6 < sat.gradient[0]
+
+
+def test_dot_products_spread_like_sqrt_dk_and_scaling_fixes_it():
+    dims = [4, 16, 64, 256]
+    sweep = sl.max_weight_by_dimension(dims, n_keys=8, n_queries=300, seed=0)
+    ratio = sweep.score_std / np.sqrt(dims)
+    assert np.all((ratio > 0.8) & (ratio < 1.2))
+    assert np.all(np.diff(sweep.max_weight) > 0) and sweep.max_weight[-1] > 0.9
+    assert np.ptp(sweep.max_weight_scaled) < 0.1 and sweep.max_weight_scaled.max() < 0.5
+
+
+def test_dimension_sweep_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="dims"):
+        sl.max_weight_by_dimension([0, 4])
