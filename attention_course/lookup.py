@@ -1,0 +1,233 @@
+"""Lesson 05: queries, keys and values — a dictionary lookup made soft.
+
+A Python ``dict`` answers a query only when it equals a key exactly. Attention
+asks a softer question: how well does the query match *each* key? Those
+matches become weights (a softmax), and the answer is the weighted average of
+the values. This module holds the lesson's pieces:
+
+- ``hard_lookup`` / ``soft_lookup``: the exact-match lookup next to the weighted one;
+- the "sous la table" vectors (French keys, English values) designed for the lesson;
+- Nadaraya–Watson kernel regression, attention pooling with numbers for keys;
+- ``project_qkv``: the three projections W_Q, W_K, W_V;
+- the worked example "dog ate dinner" (embeddings and matrices) as named constants.
+
+Row-vector convention throughout: ``Q = X @ W_Q`` with X (n, d_model), W_Q (d_model, d_k).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._backend import namespace, shape_str
+from .softmax import softmax
+
+# --------------------------------------------------------------------------------------------
+# Hard and soft lookup
+# --------------------------------------------------------------------------------------------
+
+
+def hard_lookup(query, keys, values):
+    """Exact-match lookup, like ``dict[query]``; returns ``(value, weights)``.
+
+    Shapes: query (d_k,), keys (n, d_k), values (n, d_v) -> value (d_v,), weights (n,).
+    ``weights`` is one-hot: 1 on the key that equals ``query`` exactly, 0 elsewhere, so
+    ``value = weights @ values`` is that key's row. If no key equals the query, this raises
+    ``KeyError``, exactly as a dictionary does for a near miss.
+    """
+    query, keys, values = _check_lookup("hard_lookup", query, keys, values)
+    hits = np.flatnonzero(np.all(keys == query, axis=-1))
+    if hits.size == 0:
+        raise KeyError(f"hard_lookup: no key equals the query {np.round(query, 3).tolist()}")
+    weights = np.zeros(keys.shape[0])
+    weights[hits[0]] = 1.0                      # the first match wins, as with duplicate keys in a list
+    return weights @ values, weights
+
+
+def soft_lookup(query, keys, values, scale=1.0):
+    """Weighted lookup (attention for one query); returns ``(value, weights)``.
+
+        scores  = scale * keys @ query          (n,)   how well the query matches each key
+        weights = softmax(scores)               (n,)   >= 0, sum to 1
+        value   = weights @ values              (d_v,) the weighted average of the values
+
+    Shapes: query (d_k,), keys (n, d_k), values (n, d_v). ``scale=1.0`` is the plain dot
+    product; lesson 06 explains why transformers use ``scale = 1/sqrt(d_k)``.
+    """
+    query, keys, values = _check_lookup("soft_lookup", query, keys, values)
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale)):
+        raise ValueError(f"soft_lookup: scale must be a finite number, got {scale!r}.")
+    weights = softmax(scale * (keys @ query))
+    return weights @ values, weights
+
+
+def nearest(vector, vectors, labels):
+    """The label of the row of ``vectors`` closest to ``vector`` (Euclidean distance).
+
+    Shapes: vector (d,), vectors (n, d), labels: n strings.
+    """
+    vector, vectors = np.asarray(vector, dtype=float), np.asarray(vectors, dtype=float)
+    if vectors.ndim != 2 or vector.shape != vectors.shape[1:] or len(labels) != vectors.shape[0]:
+        raise ValueError(
+            f"nearest: expected vector (d,), vectors (n, d) and n labels, got vector {vector.shape}, "
+            f"vectors {vectors.shape} and {len(labels)} labels."
+        )
+    return labels[int(np.argmin(np.linalg.norm(vectors - vector, axis=-1)))]
+
+
+def _check_lookup(func, query, keys, values):
+    _, a = namespace(func, query=query, keys=keys, values=values)
+    query, keys, values = (np.asarray(a[name], dtype=float) for name in ("query", "keys", "values"))
+    if query.ndim != 1 or keys.ndim != 2 or values.ndim != 2:
+        raise ValueError(
+            f"{func}: expected query (d_k,), keys (n, d_k), values (n, d_v), got query {query.shape}, "
+            f"keys {keys.shape}, values {values.shape}."
+        )
+    if keys.shape[1] != query.shape[0]:
+        raise ValueError(f"{func}: query {query.shape} and keys {keys.shape} must share d_k (keys' last axis).")
+    if keys.shape[0] != values.shape[0]:
+        raise ValueError(f"{func}: keys {keys.shape} and values {values.shape} need one value row per key.")
+    return query, keys, values
+
+
+# --------------------------------------------------------------------------------------------
+# "sous la table": a tiny translation dictionary as vectors (designed by hand for the lesson)
+# --------------------------------------------------------------------------------------------
+
+FRENCH = ("chat", "est", "sous", "la", "table")
+ENGLISH = ("cat", "is", "under", "the", "table")
+
+#: Keys: one row per French word, 4 hand-made features (noun-ness, verb-ness, place-word, article-ness).
+FRENCH_KEYS = np.array([
+    [2.0, 0.0, 0.0, 0.5],   # chat
+    [0.0, 2.0, 0.0, 0.0],   # est
+    [0.0, 0.5, 2.0, 0.0],   # sous
+    [0.0, 0.0, 0.5, 1.5],   # la
+    [1.0, 0.0, 0.0, 1.5],   # table
+])
+
+#: Values: one row per English word, a point on a 2-D "meaning map" (so the answer can be drawn).
+ENGLISH_VALUES = np.array([
+    [2.0, 2.5],     # cat
+    [-1.5, 1.0],    # is
+    [0.5, -2.0],    # under
+    [-2.0, -1.0],   # the
+    [2.5, -0.5],    # table
+])
+
+#: The decoder's query while translating "sous": close to the key of "sous", but not equal to it.
+SOUS_QUERY = np.array([0.2, 0.3, 1.6, 0.2])
+
+
+# --------------------------------------------------------------------------------------------
+# Nadaraya–Watson kernel regression: attention pooling with numbers as keys
+# --------------------------------------------------------------------------------------------
+
+
+def true_function(x):
+    """The curve the regression data is drawn from: f(x) = 2 sin(x) + x^0.8 (x >= 0)."""
+    x = np.asarray(x, dtype=float)
+    return 2.0 * np.sin(x) + x ** 0.8
+
+
+def regression_data(n_train: int = 40, noise: float = 0.5, seed: int = 0):
+    """Noisy samples of ``true_function``; returns ``(x_train, y_train)``, each (n_train,).
+
+    x_train is sorted, uniform on [0, 5]; y_train = f(x_train) + Normal(0, noise).
+    """
+    if n_train < 1:
+        raise ValueError(f"regression_data: n_train must be >= 1, got {n_train}.")
+    rng = np.random.default_rng(seed)
+    x_train = np.sort(rng.uniform(0.0, 5.0, n_train))
+    y_train = true_function(x_train) + rng.normal(0.0, noise, n_train)
+    return x_train, y_train
+
+
+def gaussian_kernel_weights(x_query, x_train, bandwidth):
+    """Attention weights of the Gaussian kernel; shape (m, n), each row sums to 1.
+
+        weights[i, j] = softmax_j( -(x_query[i] - x_train[j])^2 / (2 h^2) )
+
+    Each query x attends to the training inputs x_j (the keys): the closer x_j, the larger
+    the weight. The bandwidth h sets how close is close. Shapes: x_query (m,), x_train (n,).
+    """
+    x_query, x_train = _check_1d("gaussian_kernel_weights", x_query=x_query, x_train=x_train)
+    if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
+        raise ValueError(f"gaussian_kernel_weights: bandwidth must be a finite number > 0, got {bandwidth!r}.")
+    distances = x_query[:, None] - x_train[None, :]            # (m, n)
+    return softmax(-distances ** 2 / (2.0 * bandwidth ** 2), axis=-1)
+
+
+def nadaraya_watson(x_query, x_train, y_train, bandwidth):
+    """Nadaraya–Watson kernel regression; returns ``(y_hat, weights)``.
+
+        y_hat[i] = sum_j weights[i, j] * y_train[j]
+
+    queries = x_query (m,), keys = x_train (n,), values = y_train (n,);
+    weights from ``gaussian_kernel_weights`` (m, n); y_hat (m,).
+    """
+    x_train, y_train = _check_1d("nadaraya_watson", x_train=x_train, y_train=y_train)
+    if x_train.shape != y_train.shape:
+        raise ValueError(
+            f"nadaraya_watson: x_train {x_train.shape} and y_train {y_train.shape} need one y per x."
+        )
+    weights = gaussian_kernel_weights(x_query, x_train, bandwidth)
+    return weights @ y_train, weights
+
+
+def _check_1d(func, **arrays):
+    out = []
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=float)
+        if a.ndim != 1 or a.size == 0:
+            raise ValueError(f"{func}: {name} must be a non-empty 1-D array, got shape {a.shape}.")
+        out.append(a)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Three views of one word: Q = X W_Q, K = X W_K, V = X W_V
+# --------------------------------------------------------------------------------------------
+
+
+def project_qkv(x, w_q, w_k, w_v):
+    """Project embeddings into queries, keys and values; returns ``(q, k, v)``.
+
+    Shapes: x (..., n, d_model); w_q, w_k (d_model, d_k); w_v (d_model, d_v)
+            -> q, k (..., n, d_k); v (..., n, d_v).
+    Row i of each is a different view of token i: what it looks for (q), what it offers
+    to be found by (k), and what it passes on when found (v).
+    """
+    xp, a = namespace("project_qkv", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
+    x, w_q, w_k, w_v = (a[n] for n in ("x", "w_q", "w_k", "w_v"))
+    shapes = f"x {shape_str(x)}, w_q {shape_str(w_q)}, w_k {shape_str(w_k)}, w_v {shape_str(w_v)}"
+    if x.ndim < 2 or any(w.ndim != 2 for w in (w_q, w_k, w_v)):
+        raise ValueError(f"project_qkv: expected x (..., n, d_model) and 2-D weight matrices, got {shapes}.")
+    if any(w.shape[0] != x.shape[-1] for w in (w_q, w_k, w_v)):
+        raise ValueError(f"project_qkv: every W must have d_model = x's last dimension rows, got {shapes}.")
+    if w_q.shape[1] != w_k.shape[1]:
+        raise ValueError(f"project_qkv: w_q and w_k must give the same d_k (queries meet keys), got {shapes}.")
+    return x @ w_q, x @ w_k, x @ w_v
+
+
+# --------------------------------------------------------------------------------------------
+# The worked example "The dog ate his dinner", cut to three words (source document 003)
+# --------------------------------------------------------------------------------------------
+
+WORKED_TOKENS = ("dog", "ate", "dinner")
+
+#: Embeddings, one row per token: X (3, d_model=3).
+WORKED_X = np.array([
+    [1.0, 2.0, 3.0],    # dog
+    [0.5, 1.0, 1.5],    # ate
+    [2.0, 1.0, 0.5],    # dinner
+])
+
+#: Projection matrices, each (d_model=3, 2).
+WORKED_W_Q = np.array([[0.6, -0.2], [0.1, 0.5], [-0.3, 0.4]])
+WORKED_W_K = np.array([[0.2, 0.3], [-0.4, 0.7], [0.5, -0.1]])
+WORKED_W_V = np.array([[0.9, 0.1], [0.2, 0.8], [-0.1, 0.6]])
+
+#: What the source document prints for "dog" (rounded there; compare, don't trust).
+DOCUMENT_DOG_WEIGHTS = (0.448, 0.172, 0.380)
+DOCUMENT_DOG_OUTPUT = (1.275, 2.363)

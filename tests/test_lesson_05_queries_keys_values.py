@@ -1,0 +1,229 @@
+"""Lesson 05: queries, keys and values — the lookup module and the lesson's claims.
+
+Expected numbers are computed here independently (plain Python loops and math.exp),
+never copied from the package's output.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import lookup as L
+
+# ---------------------------------------------------------------- hard vs soft lookup
+
+
+def test_hard_lookup_returns_the_value_of_the_exactly_matching_key():
+    for i, english in enumerate(L.ENGLISH):
+        value, weights = L.hard_lookup(L.FRENCH_KEYS[i], L.FRENCH_KEYS, L.ENGLISH_VALUES)
+        assert weights.tolist() == [1.0 if j == i else 0.0 for j in range(len(L.FRENCH))]
+        assert L.nearest(value, L.ENGLISH_VALUES, L.ENGLISH) == english
+
+
+def test_hard_lookup_fails_on_a_near_miss_like_a_dict():
+    near_miss = L.FRENCH_KEYS[2] + 1e-9
+    with pytest.raises(KeyError, match="no key equals"):
+        L.hard_lookup(near_miss, L.FRENCH_KEYS, L.ENGLISH_VALUES)
+    with pytest.raises(KeyError):
+        L.hard_lookup(L.SOUS_QUERY, L.FRENCH_KEYS, L.ENGLISH_VALUES)
+
+
+def test_sous_query_is_not_any_key_but_soft_lookup_lands_nearest_under():
+    assert not any(np.array_equal(L.SOUS_QUERY, key) for key in L.FRENCH_KEYS)
+    value, weights = L.soft_lookup(L.SOUS_QUERY, L.FRENCH_KEYS, L.ENGLISH_VALUES)
+    # independent computation of the weights
+    scores = [sum(qi * ki for qi, ki in zip(L.SOUS_QUERY, key)) for key in L.FRENCH_KEYS]
+    exps = [math.exp(s) for s in scores]
+    expected = [e / sum(exps) for e in exps]
+    np.testing.assert_allclose(weights, expected, rtol=1e-12)
+    assert int(np.argmax(weights)) == L.FRENCH.index("sous")
+    assert weights[L.FRENCH.index("sous")] > 0.5            # most of the weight, not all of it
+    assert np.all(weights > 0)
+    distances = {e: math.dist(value, v) for e, v in zip(L.ENGLISH, L.ENGLISH_VALUES)}
+    assert min(distances, key=distances.get) == "under"
+    assert L.nearest(value, L.ENGLISH_VALUES, L.ENGLISH) == "under"
+    assert distances["under"] > 0                            # a blend, not the stored value itself
+
+
+def test_soft_lookup_approaches_the_hard_lookup_as_the_scale_grows():
+    key = L.FRENCH_KEYS[2]
+    hard_value, hard_weights = L.hard_lookup(key, L.FRENCH_KEYS, L.ENGLISH_VALUES)
+    gaps = []
+    for scale in (0.5, 1.0, 4.0, 20.0):
+        value, weights = L.soft_lookup(key, L.FRENCH_KEYS, L.ENGLISH_VALUES, scale=scale)
+        assert weights.sum() == pytest.approx(1.0)
+        gaps.append(np.abs(weights - hard_weights).max())
+    assert all(a > b for a, b in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-6
+    value, _ = L.soft_lookup(key, L.FRENCH_KEYS, L.ENGLISH_VALUES, scale=20.0)
+    np.testing.assert_allclose(value, hard_value, atol=1e-5)
+
+
+def test_soft_lookup_with_zero_scale_averages_all_values():
+    value, weights = L.soft_lookup(L.SOUS_QUERY, L.FRENCH_KEYS, L.ENGLISH_VALUES, scale=0.0)
+    np.testing.assert_allclose(weights, np.full(5, 0.2))
+    np.testing.assert_allclose(value, L.ENGLISH_VALUES.mean(axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize("func", [L.hard_lookup, L.soft_lookup])
+def test_lookups_reject_mismatched_shapes_with_names(func):
+    with pytest.raises(ValueError, match="query"):
+        func(L.SOUS_QUERY[:3], L.FRENCH_KEYS, L.ENGLISH_VALUES)
+    with pytest.raises(ValueError, match="values"):
+        func(L.SOUS_QUERY, L.FRENCH_KEYS, L.ENGLISH_VALUES[:4])
+    with pytest.raises(ValueError, match="keys"):
+        func(L.SOUS_QUERY, L.FRENCH_KEYS[0], L.ENGLISH_VALUES)
+
+
+def test_nearest_rejects_wrong_label_count():
+    with pytest.raises(ValueError, match="labels"):
+        L.nearest([0.0, 0.0], L.ENGLISH_VALUES, L.ENGLISH[:3])
+
+
+# ---------------------------------------------------------------- Nadaraya–Watson
+
+
+def test_gaussian_weights_match_a_hand_computation():
+    x_query, x_train, h = [0.0, 1.3], [0.0, 0.5, 1.0, 2.0], 0.7
+    weights = L.gaussian_kernel_weights(x_query, x_train, h)
+    for i, xq in enumerate(x_query):
+        kernel = [math.exp(-((xq - xj) ** 2) / (2 * h * h)) for xj in x_train]
+        np.testing.assert_allclose(weights[i], [k / sum(kernel) for k in kernel], rtol=1e-12)
+
+
+def test_nadaraya_watson_is_a_weighted_average_of_the_training_targets():
+    x_train, y_train = L.regression_data(n_train=30, seed=1)
+    grid = np.linspace(0, 5, 50)
+    y_hat, weights = L.nadaraya_watson(grid, x_train, y_train, bandwidth=0.4)
+    assert weights.shape == (50, 30) and y_hat.shape == (50,)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert np.all(y_hat <= y_train.max() + 1e-12) and np.all(y_hat >= y_train.min() - 1e-12)
+    j = 7
+    expected = sum(w * y for w, y in zip(weights[j], y_train))
+    assert y_hat[j] == pytest.approx(expected)
+
+
+def test_smaller_bandwidth_fits_the_training_points_more_closely():
+    x_train, y_train = L.regression_data()
+    errors = []
+    for h in (3.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.01, 0.001):
+        y_hat, _ = L.nadaraya_watson(x_train, x_train, y_train, h)
+        errors.append(np.mean((y_hat - y_train) ** 2))
+    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.05 * errors[0]   # not 0: two training x's lie 0.0008 apart
+
+
+def test_bandwidth_extremes_nearest_neighbour_and_global_mean():
+    x_train, y_train = L.regression_data(n_train=20, seed=3)
+    grid = np.linspace(0, 5, 41)
+    y_tiny, w_tiny = L.nadaraya_watson(grid, x_train, y_train, 1e-3)
+    nearest_index = np.argmin(np.abs(grid[:, None] - x_train[None, :]), axis=1)
+    np.testing.assert_allclose(y_tiny, y_train[nearest_index], atol=1e-6)
+    assert np.all(np.isfinite(w_tiny))
+    y_huge, _ = L.nadaraya_watson(grid, x_train, y_train, 1e4)
+    np.testing.assert_allclose(y_huge, y_train.mean(), atol=1e-6)
+
+
+def test_a_middle_bandwidth_recovers_the_true_curve_best():
+    """The lesson's claim: too small follows the noise, too large flattens the curve."""
+    x_train, y_train = L.regression_data()
+    grid = np.linspace(0, 5, 201)
+
+    def curve_error(h):
+        return np.mean((L.nadaraya_watson(grid, x_train, y_train, h)[0] - L.true_function(grid)) ** 2)
+
+    assert curve_error(0.3) < curve_error(0.02)
+    assert curve_error(0.3) < curve_error(3.0)
+
+
+def test_nadaraya_watson_rejects_bad_input():
+    with pytest.raises(ValueError, match="bandwidth"):
+        L.nadaraya_watson([1.0], [1.0, 2.0], [0.0, 1.0], 0.0)
+    with pytest.raises(ValueError, match="y_train"):
+        L.nadaraya_watson([1.0], [1.0, 2.0], [0.0, 1.0, 2.0], 0.5)
+    with pytest.raises(ValueError, match="x_train"):
+        L.nadaraya_watson([1.0], [[1.0, 2.0]], [0.0, 1.0], 0.5)
+
+
+def test_regression_data_is_seeded_and_sorted():
+    a, b = L.regression_data(seed=5), L.regression_data(seed=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert np.all(np.diff(a[0]) >= 0)
+    assert not np.array_equal(a[1], L.regression_data(seed=6)[1])
+
+
+# ---------------------------------------------------------------- projections and the worked example
+
+
+def _matmul(a, b):
+    return [[sum(a[i][t] * b[t][j] for t in range(len(b))) for j in range(len(b[0]))] for i in range(len(a))]
+
+
+def _hand_worked_example(scaled=True):
+    """The worked example by hand: lists and math.exp only."""
+    x = L.WORKED_X.tolist()
+    q, k, v = (_matmul(x, w.tolist()) for w in (L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V))
+    d_k = len(q[0])
+    factor = 1 / math.sqrt(d_k) if scaled else 1.0
+    scores = [sum(a * b for a, b in zip(q[0], k[j])) * factor for j in range(3)]
+    exps = [math.exp(s) for s in scores]
+    weights = [e / sum(exps) for e in exps]
+    output = [sum(weights[j] * v[j][c] for j in range(3)) for c in range(2)]
+    return q, k, v, weights, output
+
+
+def test_project_qkv_matches_hand_products_and_shapes():
+    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    hq, hk, hv, _, _ = _hand_worked_example()
+    np.testing.assert_allclose(q, hq)
+    np.testing.assert_allclose(k, hk)
+    np.testing.assert_allclose(v, hv)
+    assert q.shape == k.shape == v.shape == (3, 2)
+    # the document's stated rows for "dog"
+    np.testing.assert_allclose(q[0], [-0.10, 2.00], atol=1e-12)
+    np.testing.assert_allclose(k[0], [0.90, 1.40], atol=1e-12)
+    np.testing.assert_allclose(v[0], [1.0, 3.5], atol=1e-12)
+
+
+def test_project_qkv_rejects_a_transposed_matrix():
+    with pytest.raises(ValueError, match="w_q"):
+        L.project_qkv(L.WORKED_X, L.WORKED_W_Q.T, L.WORKED_W_K, L.WORKED_W_V)
+    with pytest.raises(ValueError, match="d_k"):
+        L.project_qkv(L.WORKED_X, L.WORKED_W_Q, np.ones((3, 3)), L.WORKED_W_V)
+
+
+def test_project_qkv_keeps_torch_as_torch():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(L.WORKED_X)
+    q, k, v = L.project_qkv(x, *(torch.tensor(w) for w in (L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)))
+    assert isinstance(q, torch.Tensor)
+    np.testing.assert_allclose(q.numpy(), L.WORKED_X @ L.WORKED_W_Q)
+
+
+def test_worked_example_dog_weights_and_output_with_the_package():
+    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    output, weights = ac.scaled_dot_product_attention(q, k, v)
+    _, _, _, hand_weights, hand_output = _hand_worked_example(scaled=True)
+    np.testing.assert_allclose(weights[0], hand_weights, atol=1e-3)
+    np.testing.assert_allclose(output[0], hand_output, atol=1e-3)
+    # the document's rounded numbers agree with the *scaled* computation to within 1e-3
+    np.testing.assert_allclose(weights[0], L.DOCUMENT_DOG_WEIGHTS, atol=1e-3)
+    np.testing.assert_allclose(output[0], L.DOCUMENT_DOG_OUTPUT, atol=1e-3)
+
+
+def test_document_softmax_used_the_scaling_it_did_not_mention():
+    _, _, _, unscaled_weights, unscaled_output = _hand_worked_example(scaled=False)
+    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    np.testing.assert_allclose(ac.softmax(q @ k.T)[0], unscaled_weights, rtol=1e-12)
+    assert np.abs(np.array(unscaled_weights) - L.DOCUMENT_DOG_WEIGHTS).max() > 0.03
+    assert np.abs(np.array(unscaled_output) - L.DOCUMENT_DOG_OUTPUT).max() > 0.02
+
+
+def test_document_output_rounds_differently_from_the_exact_value():
+    """The document's 2.363 comes from multiplying already-rounded weights; exact rounds to 2.364."""
+    _, _, v, weights, output = _hand_worked_example()
+    assert f"{output[1]:.3f}" == "2.364"
+    rounded = sum(round(w, 3) * v[j][1] for j, w in enumerate(weights))
+    assert f"{rounded:.3f}" == "2.363"
