@@ -1,0 +1,200 @@
+"""Lesson 06: why scaled dot-product attention divides by sqrt(d_k) — the experiments.
+
+Two effects, measured on random vectors whose entries are independent N(0, 1):
+
+1. the variance of a dot product q . k equals d_k (it grows with the dimension),
+   while the variance of q . k / sqrt(d_k) stays 1;
+2. large scores saturate the softmax: one weight approaches 1, and the softmax's
+   gradient (its Jacobian d weights / d scores) collapses toward 0.
+
+Everything is seeded. To keep the experiments cheap and the curves smooth, the
+vectors for a small d_k are the first d_k coordinates of the same draws used for
+a larger d_k (the first d_k coordinates of an N(0, I) vector are again N(0, I)).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .attention import scaled_dot_product_attention
+from .softmax import softmax
+
+D_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+# ---------------------------------------------------------------- 1. variance of q . k
+def random_queries_keys(n_pairs: int, d_k_max: int, seed: int = 0):
+    """Draw ``n_pairs`` query and key vectors with N(0, 1) entries.
+
+    Returns ``(q, k)``, each of shape (n_pairs, d_k_max). Use the first ``d_k``
+    columns for an experiment at dimension ``d_k``.
+    """
+    _check_positive("random_queries_keys", n_pairs=n_pairs, d_k_max=d_k_max)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n_pairs, d_k_max)), rng.standard_normal((n_pairs, d_k_max))
+
+
+def prefix_scores(q, k):
+    """Dot products of every pair for every dimension at once.
+
+    q, k (n_pairs, d_max) -> scores (n_pairs, d_max) where
+    ``scores[:, d - 1] = sum(q[:, :d] * k[:, :d], axis=1)``, the dot product
+    using only the first d coordinates (a running sum of products).
+    """
+    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
+    if q.ndim != 2 or q.shape != k.shape:
+        raise ValueError(f"prefix_scores: q and k must both be (n_pairs, d_max), got q {q.shape}, k {k.shape}.")
+    return np.cumsum(q * k, axis=1)
+
+
+def score_samples(d_k: int, n_samples: int = 2000, scaled: bool = False, seed: int = 0):
+    """``n_samples`` scores q . k of random N(0, 1) vectors of dimension ``d_k``.
+
+    Returns shape (n_samples,). ``scaled=True`` divides each score by sqrt(d_k).
+    """
+    _check_positive("score_samples", d_k=d_k, n_samples=n_samples)
+    q, k = random_queries_keys(n_samples, d_k, seed)
+    scores = np.sum(q * k, axis=1)
+    return scores / math.sqrt(d_k) if scaled else scores
+
+
+def score_variance(d_ks=D_K_VALUES, n_samples: int = 4000, seed: int = 0) -> dict:
+    """Sample variance of q . k and of q . k / sqrt(d_k) for each ``d_k``.
+
+    Returns ``{"d_k": (m,), "unscaled": (m,), "scaled": (m,)}`` as numpy arrays.
+    Theory: Var(q . k) = d_k (a sum of d_k products, each of variance 1), so
+    Var(q . k / sqrt(d_k)) = 1.
+    """
+    d_ks = _check_d_ks("score_variance", d_ks)
+    q, k = random_queries_keys(n_samples, int(d_ks.max()), seed)
+    scores = prefix_scores(q, k)[:, d_ks - 1]            # (n_samples, m)
+    unscaled = scores.var(axis=0)
+    return {"d_k": d_ks, "unscaled": unscaled, "scaled": unscaled / d_ks}
+
+
+# ---------------------------------------------------------------- 2. saturation and gradient
+def softmax_jacobian(weights):
+    """The softmax's Jacobian from its output: J[i, j] = d w_i / d s_j = w_i (delta_ij - w_j).
+
+    weights (..., n) (each row a softmax output) -> J (..., n, n). Written as
+    diag(w) - w w^T. When one weight is 1 and the rest 0, J is all zeros: the
+    scores no longer receive any gradient.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim < 1:
+        raise ValueError("softmax_jacobian: weights must have at least one axis (..., n).")
+    return w[..., :, None] * np.eye(w.shape[-1]) - w[..., :, None] * w[..., None, :]
+
+
+def softmax_jacobian_norm(weights):
+    """Frobenius norm of the softmax Jacobian: (..., n) weights -> (...) norms.
+
+    Clearly above 0 while the weights are spread out (sqrt(n - 1) / n for uniform
+    weights); exactly 0 for a one-hot row.
+    """
+    return np.linalg.norm(softmax_jacobian(weights), axis=(-2, -1))
+
+
+def softmax_jacobian_autograd(scores):
+    """The same Jacobian computed by torch autograd through the package's ``softmax``.
+
+    scores: a 1-D array or tensor (n,) -> numpy (n, n). Used to check
+    :func:`softmax_jacobian` against automatic differentiation.
+    """
+    import torch
+
+    s = torch.as_tensor(np.asarray(scores, dtype=np.float64) if not torch.is_tensor(scores) else scores,
+                        dtype=torch.float64)
+    if s.ndim != 1:
+        raise ValueError(f"softmax_jacobian_autograd: scores must be 1-D (n,), got shape {tuple(s.shape)}.")
+    return torch.autograd.functional.jacobian(softmax, s).numpy()
+
+
+def random_attention_scores(n_trials: int, n_keys: int, d_k_max: int, seed: int = 0):
+    """One random query and ``n_keys`` random keys per trial, N(0, 1) entries.
+
+    Returns ``(q, k)`` with q (n_trials, 1, d_k_max) and k (n_trials, n_keys, d_k_max).
+    """
+    _check_positive("random_attention_scores", n_trials=n_trials, n_keys=n_keys, d_k_max=d_k_max)
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((n_trials, 1, d_k_max))
+    k = rng.standard_normal((n_trials, n_keys, d_k_max))
+    return q, k
+
+
+def saturation(d_ks=D_K_VALUES, n_keys: int = 16, n_trials: int = 400, seed: int = 0) -> dict:
+    """Softmax saturation and gradient size against d_k, unscaled vs scaled.
+
+    For every d_k and every trial: one random query, ``n_keys`` random keys,
+    weights = softmax(q . k) ("unscaled") or softmax(q . k / sqrt(d_k)) ("scaled").
+    Returns numpy arrays of shape (m,) for m = len(d_ks):
+
+        "d_k"
+        "max_weight_unscaled", "max_weight_scaled"   mean over trials of the largest weight
+        "grad_norm_unscaled", "grad_norm_scaled"     median over trials of ||d weights / d scores||_F
+        "grad_q25_unscaled", "grad_q75_unscaled", ... the 25th and 75th percentiles
+
+    The median is reported because a few trials where two scores happen to tie
+    keep a large gradient and would dominate a mean.
+    """
+    d_ks = _check_d_ks("saturation", d_ks)
+    q, k = random_attention_scores(n_trials, n_keys, int(d_ks.max()), seed)
+    out = {"d_k": d_ks}
+    rows = {name: {"max": [], "med": [], "q25": [], "q75": []} for name in ("unscaled", "scaled")}
+    for d_k in d_ks:
+        for name, scale in (("unscaled", 1.0), ("scaled", None)):
+            _, w = scaled_dot_product_attention(q[..., :d_k], k[..., :d_k], k[..., :1], scale=scale)
+            w = w[:, 0, :]                                   # (n_trials, n_keys)
+            norms = softmax_jacobian_norm(w)                 # (n_trials,)
+            rows[name]["max"].append(w.max(axis=-1).mean())
+            q25, med, q75 = np.percentile(norms, [25, 50, 75])
+            rows[name]["med"].append(med)
+            rows[name]["q25"].append(q25)
+            rows[name]["q75"].append(q75)
+    for name, r in rows.items():
+        out[f"max_weight_{name}"] = np.array(r["max"])
+        out[f"grad_norm_{name}"] = np.array(r["med"])
+        out[f"grad_q25_{name}"] = np.array(r["q25"])
+        out[f"grad_q75_{name}"] = np.array(r["q75"])
+    return out
+
+
+# ---------------------------------------------------------------- 3. a sentence for the explorer
+RIVER_TOKENS = ("the", "river", "bank", "was", "muddy", "after", "the", "rain")
+RIVER_FEATURES = ("water", "ground", "weather", "grammar")
+
+
+def river_sentence(strength: float = 2.0):
+    """A hand-built sentence for the attention explorer: tokens, q, k, v.
+
+    Each token gets a 4-number feature vector (water, ground, weather, grammar).
+    These vectors are constructed by hand for the lesson, not learned.
+    q = k = strength * features (so words with shared features score high),
+    v = features. Returns ``(tokens, q, k, v)`` with q, k, v of shape (8, 4).
+    """
+    x = np.array([
+        [0.0, 0.0, 0.0, 1.0],   # the
+        [1.0, 0.3, 0.0, 0.0],   # river
+        [0.6, 1.0, 0.0, 0.0],   # bank
+        [0.0, 0.0, 0.0, 1.0],   # was
+        [0.6, 0.9, 0.2, 0.0],   # muddy
+        [0.0, 0.0, 0.1, 0.8],   # after
+        [0.0, 0.0, 0.0, 1.0],   # the
+        [0.7, 0.0, 1.0, 0.0],   # rain
+    ])
+    return list(RIVER_TOKENS), strength * x, strength * x, x.copy()
+
+
+# ---------------------------------------------------------------- helpers
+def _check_positive(func, **values):
+    for name, value in values.items():
+        if not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}.")
+
+
+def _check_d_ks(func, d_ks):
+    d_ks = np.asarray(d_ks)
+    if d_ks.ndim != 1 or d_ks.size == 0 or not np.issubdtype(d_ks.dtype, np.integer) or (d_ks < 1).any():
+        raise ValueError(f"{func}: d_ks must be a non-empty 1-D list of positive integers, got {d_ks!r}.")
+    return d_ks

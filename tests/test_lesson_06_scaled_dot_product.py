@@ -1,0 +1,88 @@
+"""Lesson 06: the sqrt(d_k) experiments show the effects the lesson claims."""
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import scaling
+
+D_KS = (1, 4, 16, 64, 256)
+
+
+def test_unscaled_variance_grows_like_d_k_and_scaled_stays_near_one():
+    r = scaling.score_variance(D_KS, n_samples=4000, seed=1)
+    ratio = r["unscaled"] / np.array(D_KS)
+    assert np.all(np.abs(ratio - 1) < 0.15), ratio          # Var(q.k) ~ d_k
+    assert np.all(np.abs(r["scaled"] - 1) < 0.15), r["scaled"]
+    assert r["unscaled"][-1] > 100 * r["unscaled"][0]       # grows, not a constant
+
+
+def test_score_variance_is_seeded_and_matches_direct_samples():
+    a = scaling.score_variance((8, 32), n_samples=500, seed=3)
+    b = scaling.score_variance((8, 32), n_samples=500, seed=3)
+    np.testing.assert_array_equal(a["unscaled"], b["unscaled"])
+    # the running-sum shortcut equals computing each dot product directly
+    q, k = scaling.random_queries_keys(500, 32, seed=3)
+    direct = np.array([np.var(np.sum(q[:, :d] * k[:, :d], axis=1)) for d in (8, 32)])
+    np.testing.assert_allclose(a["unscaled"], direct)
+
+
+def test_score_samples_scaled_divides_by_sqrt_d_k():
+    raw = ac.scaling.score_samples(64, n_samples=100, seed=2)
+    scaled = ac.scaling.score_samples(64, n_samples=100, scaled=True, seed=2)
+    np.testing.assert_allclose(scaled * 8, raw)
+
+
+def test_softmax_jacobian_matches_autograd_through_package_softmax():
+    pytest.importorskip("torch")
+    scores = np.array([2.0, -1.0, 0.5, 3.0])
+    w = ac.softmax(scores)
+    np.testing.assert_allclose(scaling.softmax_jacobian(w), scaling.softmax_jacobian_autograd(scores), atol=1e-12)
+
+
+def test_softmax_jacobian_is_zero_for_one_hot_and_positive_for_uniform():
+    assert scaling.softmax_jacobian_norm(np.array([0.0, 1.0, 0.0])) == 0.0
+    n = 16
+    assert scaling.softmax_jacobian_norm(np.full(n, 1 / n)) == pytest.approx(np.sqrt(n - 1) / n)
+
+
+def test_unscaled_softmax_saturates_and_its_gradient_collapses():
+    r = scaling.saturation((4, 64, 512), n_keys=16, n_trials=300, seed=0)
+    # unscaled: the largest weight heads toward 1, the gradient toward 0
+    assert r["max_weight_unscaled"][-1] > 0.9
+    assert np.all(np.diff(r["max_weight_unscaled"]) > 0)
+    assert r["grad_norm_unscaled"][-1] < 0.01 * r["grad_norm_unscaled"][0]
+    # scaled: both stay put
+    assert np.ptp(r["max_weight_scaled"]) < 0.05
+    assert r["grad_norm_scaled"][-1] > 0.5 * r["grad_norm_scaled"][0]
+    assert r["grad_norm_scaled"][-1] > 100 * r["grad_norm_unscaled"][-1]
+    for name in ("unscaled", "scaled"):
+        assert np.all(r[f"grad_q25_{name}"] <= r[f"grad_norm_{name}"])
+        assert np.all(r[f"grad_norm_{name}"] <= r[f"grad_q75_{name}"])
+
+
+def test_saturation_uses_the_scale_it_claims():
+    # at d_k = 1 scaling changes nothing, so both columns must agree exactly
+    r = scaling.saturation((1,), n_keys=8, n_trials=50, seed=5)
+    assert r["max_weight_unscaled"][0] == r["max_weight_scaled"][0]
+
+
+def test_river_sentence_bank_attends_to_ground_and_water_words():
+    tokens, q, k, v = scaling.river_sentence()
+    assert q.shape == k.shape == v.shape == (len(tokens), 4)
+    _, w = ac.scaled_dot_product_attention(q, k, v)
+    bank = w[tokens.index("bank")]
+    top3 = {tokens[j] for j in np.argsort(bank)[-3:]}
+    assert top3 == {"river", "bank", "muddy"}
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_bad_sizes_are_rejected_with_a_clear_message(bad):
+    with pytest.raises(ValueError, match="d_k"):
+        scaling.score_samples(bad)
+
+
+def test_bad_d_ks_rejected():
+    with pytest.raises(ValueError, match="d_ks"):
+        scaling.score_variance([0, 4])
+    with pytest.raises(ValueError, match="d_ks"):
+        scaling.saturation([])

@@ -1,0 +1,85 @@
+"""Lesson 07: self- and cross-attention examples and the parallel-vs-loop claim."""
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import self_cross
+
+
+def test_it_puts_most_weight_on_animal():
+    tokens, x, w_q, w_k, w_v = self_cross.animal_sentence()
+    out, w = self_cross.self_attention(x, w_q, w_k, w_v)
+    it = tokens.index("it")
+    assert w.shape == (11, 11) and out.shape == (11, 6)
+    assert tokens[int(np.argmax(w[it]))] == "animal"
+    assert w[it, tokens.index("animal")] > 0.5
+    assert w[it, tokens.index("animal")] > 5 * w[it, tokens.index("street")]
+    # with value = features, the output for "it" is now mostly "animate noun"
+    assert np.argmax(out[it]) == 0
+
+
+def test_self_attention_is_attention_of_one_sequence_with_itself():
+    tokens, x, w_q, w_k, w_v = self_cross.animal_sentence()
+    a = self_cross.self_attention(x, w_q, w_k, w_v)
+    b = self_cross.cross_attention(x, x, w_q, w_k, w_v)
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+def test_translation_alignment_follows_word_meaning_and_order_swap():
+    src, tgt, enc, dec, w_q, w_k, w_v = self_cross.translation_example()
+    out, w = self_cross.cross_attention(dec, enc, w_q, w_k, w_v)
+    assert w.shape == (len(tgt), len(src)) == (4, 5)       # n_q != n_k
+    assert out.shape == (4, w_v.shape[1])
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    best = {tgt[i]: src[int(np.argmax(w[i]))] for i in range(len(tgt))}
+    assert best["le"] == "the" and best["chat"] == "cat" and best["noir"] == "black"
+    dort = w[tgt.index("dort")]
+    assert dort[src.index("is")] + dort[src.index("sleeping")] > 0.8    # one word reads two
+
+
+def test_cross_attention_matches_package_attention_on_projections():
+    rng = np.random.default_rng(0)
+    dec, enc = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 7, 5))
+    w_q, w_k, w_v = rng.standard_normal((5, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 6))
+    out, w = self_cross.cross_attention(dec, enc, w_q, w_k, w_v)
+    ref_out, ref_w = ac.scaled_dot_product_attention(dec @ w_q, enc @ w_k, enc @ w_v)
+    assert out.shape == (2, 3, 6) and w.shape == (2, 3, 7)
+    np.testing.assert_allclose(out, ref_out)
+    np.testing.assert_allclose(w, ref_w)
+
+
+def test_cross_attention_bad_projection_shapes_named():
+    dec, enc = np.zeros((3, 5)), np.zeros((4, 6))
+    with pytest.raises(ValueError, match="w_k"):
+        self_cross.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((5, 2)), np.zeros((6, 2)))
+    with pytest.raises(ValueError, match="w_q and w_k"):
+        self_cross.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((6, 3)), np.zeros((6, 2)))
+
+
+@pytest.mark.parametrize("n_q, n_k", [(1, 1), (3, 9), (12, 4)])
+def test_loop_and_matrix_versions_agree(n_q, n_k):
+    rng = np.random.default_rng(n_q * 100 + n_k)
+    q, k, v = rng.standard_normal((n_q, 8)), rng.standard_normal((n_k, 8)), rng.standard_normal((n_k, 3))
+    out_loop, w_loop = self_cross.attention_loop(q, k, v)
+    out, w = ac.scaled_dot_product_attention(q, k, v)
+    np.testing.assert_allclose(out_loop, out, atol=1e-12)
+    np.testing.assert_allclose(w_loop, w, atol=1e-12)
+
+
+def test_attention_loop_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="attention_loop"):
+        self_cross.attention_loop(np.zeros((2, 3)), np.zeros((4, 5)), np.zeros((4, 1)))
+
+
+def test_timing_reports_agreement_and_positive_times():
+    r = self_cross.time_parallel_vs_loop(ns=(8, 64), d_k=8, repeats=1)
+    assert r["agree"] is True
+    assert r["n"].tolist() == [8, 64]
+    assert np.all(r["loop"] > 0) and np.all(r["matrix"] > 0)
+
+
+def test_loop_is_slower_than_one_matrix_product_for_many_positions():
+    # the effect the lesson plots; generous margin, best of 3, for a noisy shared CPU
+    r = self_cross.time_parallel_vs_loop(ns=(256,), d_k=16, repeats=3)
+    assert r["loop"][0] > r["matrix"][0]
