@@ -98,3 +98,18 @@ def test_which_word_it_is_about(ending, expected):
 def test_which_word_rejects_unknown_ending():
     with pytest.raises(ValueError, match="ending"):
         dp.which_word_example("happy")
+
+
+def test_quiz_numbers_come_from_the_package():
+    from attention_course import quiz
+
+    bank = quiz.load("03_dot_product")
+    assert bank.answer(0, dp.dot_from_geometry(2, 3, 60)).correct
+    assert not bank.answer(0, 6.0).correct            # forgot the cosine
+    # the shape question: the right option is the shape query_scores really returns
+    shape = dp.query_scores(np.ones(64), np.ones((10, 64))).shape
+    right = [i for i, opt in enumerate(bank.questions[2].options) if opt.correct]
+    assert right == [0] and bank.questions[2].options[0].text == str(shape)
+    # the "why animal" question: animal and street keys have equal length, as the explanation says
+    ex = dp.which_word_example("tired")
+    assert dp.norm(ex.keys[ex.tokens.index("animal")]) == dp.norm(ex.keys[ex.tokens.index("street")])

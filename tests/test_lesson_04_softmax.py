@@ -112,3 +112,15 @@ def test_dot_products_spread_like_sqrt_dk_and_scaling_fixes_it():
 def test_dimension_sweep_rejects_bad_sizes():
     with pytest.raises(ValueError, match="dims"):
         sl.max_weight_by_dimension([0, 4])
+
+
+def test_quiz_numbers_come_from_the_package():
+    from attention_course import quiz
+
+    bank = quiz.load("04_softmax")
+    assert bank.answer(0, float(ac.softmax(np.array([2.0, 1.0, 0.1]))[0])).correct
+    fb = bank.answer(0, 0.71)
+    assert not fb.correct and "published" in fb.explanation
+    assert bank.answer(1, float(ac.softmax(np.array([0.0, math.log(3)]))[0])).correct
+    assert not bank.answer(1, 1 / 3).correct
+    assert bank.answer(4, [0, 1]).correct and not bank.answer(4, [0]).correct
