@@ -86,3 +86,23 @@ def test_bad_d_ks_rejected():
         scaling.score_variance([0, 4])
     with pytest.raises(ValueError, match="d_ks"):
         scaling.saturation([])
+
+
+def test_quiz_answers_are_what_the_package_computes():
+    from attention_course import quiz
+
+    bank = quiz.load("06_scaled_dot_product")
+    assert 3 <= len(bank) <= 5
+    assert bank.answer(0, 0).correct and not bank.answer(0, 1).correct
+    # q.k for d_k = 64: the sample standard deviation is close to the answer 8
+    sd = float(np.sqrt(scaling.score_variance((64,), n_samples=20000, seed=0)["unscaled"][0]))
+    assert abs(sd - 8) < 0.3 and bank.answer(1, 8).correct
+    fb = bank.answer(1, 64)
+    assert not fb.correct and "variance" in fb.explanation
+    assert bank.answer(2, [0, 1]).correct and not bank.answer(2, [0, 1, 2]).correct
+    assert bank.answer(3, 0).correct and not bank.answer(3, 1).correct
+    _, w = ac.scaled_dot_product_attention(np.array([[1.0, 1, 0, 0]]), np.array([[1.0, 1, 0, 0], [0, 0, 0, 0]]),
+                                           np.eye(2))                       # raw scores [2, 0], d_k = 4
+    assert bank.answer(4, float(w[0, 0])).correct
+    fb = bank.answer(4, float(ac.softmax(np.array([2.0, 0.0]))[0]))     # forgot the scale
+    assert not fb.correct and "unscaled" in fb.explanation

@@ -83,3 +83,20 @@ def test_loop_is_slower_than_one_matrix_product_for_many_positions():
     # the effect the lesson plots; generous margin, best of 3, for a noisy shared CPU
     r = self_cross.time_parallel_vs_loop(ns=(256,), d_k=16, repeats=3)
     assert r["loop"][0] > r["matrix"][0]
+
+
+def test_quiz_answers_are_what_the_package_computes():
+    from attention_course import quiz
+
+    bank = quiz.load("07_self_and_cross")
+    assert 3 <= len(bank) <= 5
+    assert bank.answer(0, 0).correct and not bank.answer(0, 2).correct
+    _, w = self_cross.cross_attention(np.ones((6, 3)), np.ones((9, 3)), np.eye(3), np.eye(3), np.eye(3))
+    assert bank.answer(1, w.size).correct
+    fb = bank.answer(1, 36)
+    assert not fb.correct and "self-attention" in fb.explanation
+    assert bank.answer(2, [0, 1]).correct and not bank.answer(2, [0, 1, 2]).correct
+    assert bank.answer(3, 0).correct
+    tokens = self_cross.ANIMAL_TOKENS
+    assert abs(tokens.index("street") - tokens.index("it")) < abs(tokens.index("animal") - tokens.index("it"))
+    assert not bank.answer(3, 2).correct       # "closest noun" is wrong: street is closer
