@@ -1,0 +1,220 @@
+"""Lesson 02: words as vectors.
+
+A toy, hand-made embedding table (each column is a feature we chose and named
+ourselves), similarity by dot product and cosine, nearest neighbours, and a
+2-D map of the words by projecting onto the two main directions of the table
+(numpy's SVD, i.e. principal component analysis).
+
+Real embeddings are learned and their hundreds of dimensions have no names;
+the arithmetic below is the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FEATURES = ("alive", "wild", "size", "food", "royal", "machine")
+"""The meaning of each column of ``TOY_TABLE``; every value lies in [-1, 1].
+
+alive: +1 living creature, 0 not applicable; wild: -1 tame ... +1 wild;
+size: -1 tiny ... +1 huge; food: +1 you eat it; royal: +1 belongs to royalty;
+machine: +1 built, has an engine or wheels."""
+
+_TOY_ROWS = {
+    #            alive  wild  size  food  royal  machine
+    "kitten":   (0.9, -0.6, -0.8,  0.0,  0.0,  0.0),
+    "cat":      (0.9, -0.4, -0.5,  0.0,  0.1,  0.0),
+    "dog":      (0.9, -0.5, -0.2,  0.0,  0.0,  0.0),
+    "wolf":     (0.9,  0.8,  0.0,  0.0,  0.0,  0.0),
+    "lion":     (0.9,  0.9,  0.5,  0.0,  0.4,  0.0),
+    "mouse":    (0.8,  0.3, -1.0,  0.0,  0.0,  0.0),
+    "king":     (0.8,  0.0,  0.1,  0.0,  1.0,  0.0),
+    "queen":    (0.8,  0.0,  0.1,  0.0,  1.0,  0.0),
+    "crown":    (0.0,  0.0, -0.6,  0.0,  0.9,  0.0),
+    "apple":    (0.0,  0.0, -0.6,  0.9,  0.0,  0.0),
+    "bread":    (0.0,  0.0, -0.4,  0.9,  0.0,  0.1),
+    "cheese":   (0.0,  0.0, -0.5,  0.8,  0.0,  0.0),
+    "bicycle":  (0.0,  0.0, -0.1,  0.0,  0.0,  0.6),
+    "car":      (0.0,  0.0,  0.3,  0.0,  0.0,  1.0),
+    "bus":      (0.0,  0.0,  0.8,  0.0,  0.0,  1.0),
+}
+
+
+@dataclass(frozen=True)
+class EmbeddingTable:
+    """A vocabulary and its vectors.
+
+    words    tuple of n_words strings
+    vectors  (n_words, d) float array, row i is the vector of ``words[i]``
+    features tuple of d names, one per column
+    """
+
+    words: tuple
+    vectors: np.ndarray
+    features: tuple
+
+    def __post_init__(self):
+        vectors = np.asarray(self.vectors, dtype=float)
+        if vectors.ndim != 2 or vectors.shape != (len(self.words), len(self.features)):
+            raise ValueError(
+                f"EmbeddingTable: vectors must have shape (n_words, d) = ({len(self.words)}, {len(self.features)}), "
+                f"got {vectors.shape}.")
+        if len(set(self.words)) != len(self.words):
+            raise ValueError("EmbeddingTable: words must be unique.")
+        vectors.setflags(write=False)
+        object.__setattr__(self, "vectors", vectors)
+        object.__setattr__(self, "words", tuple(self.words))
+        object.__setattr__(self, "features", tuple(self.features))
+
+    def index(self, word: str) -> int:
+        """Row number of ``word``; a ``KeyError`` lists the known words if it is missing."""
+        try:
+            return self.words.index(word)
+        except ValueError:
+            raise KeyError(f"{word!r} is not in the table; known words: {', '.join(self.words)}") from None
+
+    def vector(self, word: str) -> np.ndarray:
+        """The (d,) vector of ``word`` (a copy, safe to modify)."""
+        return self.vectors[self.index(word)].copy()
+
+    def with_vector(self, word: str, vector) -> "EmbeddingTable":
+        """A new table in which ``word`` has ``vector`` (d,) instead; this table is unchanged."""
+        vector = np.asarray(vector, dtype=float)
+        if vector.shape != (len(self.features),):
+            raise ValueError(f"with_vector: vector must have shape ({len(self.features)},), got {vector.shape}.")
+        vectors = self.vectors.copy()
+        vectors[self.index(word)] = vector
+        return EmbeddingTable(self.words, vectors, self.features)
+
+    def rows(self):
+        """(word, vector) pairs, for printing."""
+        return list(zip(self.words, self.vectors))
+
+
+def toy_table() -> EmbeddingTable:
+    """The lesson's hand-made table: 15 words x 6 named features (see ``FEATURES``)."""
+    return EmbeddingTable(tuple(_TOY_ROWS), np.array(list(_TOY_ROWS.values())), FEATURES)
+
+
+def _as_vector(name: str, x) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {x.shape}.")
+    return x
+
+
+def dot(a, b) -> float:
+    """Dot product a . b = sum_i a_i b_i of two (d,) vectors."""
+    a, b = _as_vector("a", a), _as_vector("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"dot: a and b must have the same length, got a {a.shape} and b {b.shape}.")
+    return float(np.sum(a * b))
+
+
+def cosine_similarity(a, b) -> float:
+    """cos(a, b) = (a . b) / (|a| |b|) for two (d,) vectors; a number in [-1, 1].
+
+    +1: same direction, 0: perpendicular, -1: opposite. Length does not matter:
+    cos(2a, b) = cos(a, b). A zero vector has no direction: ``ValueError``.
+    """
+    a, b = _as_vector("a", a), _as_vector("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"cosine_similarity: a and b must have the same length, got a {a.shape} and b {b.shape}.")
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    if norm_a == 0 or norm_b == 0:
+        raise ValueError("cosine_similarity: a zero vector has no direction, so its cosine is undefined.")
+    return float(np.clip(a @ b / (norm_a * norm_b), -1.0, 1.0))
+
+
+def cosine_matrix(vectors) -> np.ndarray:
+    """All pairwise cosines: vectors (n, d) -> (n, n), entry [i, j] = cos(row i, row j)."""
+    vectors = np.asarray(vectors, dtype=float)
+    if vectors.ndim != 2:
+        raise ValueError(f"cosine_matrix: vectors must be (n, d), got shape {vectors.shape}.")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("cosine_matrix: a row is the zero vector, which has no direction.")
+    unit = vectors / norms
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+def nearest_neighbours(table: EmbeddingTable, word: str, k: int = 3, vector=None, measure: str = "cosine"):
+    """The ``k`` words most similar to ``word`` (``word`` itself excluded), best first.
+
+    ``vector`` (d,) replaces the word's own vector (to ask "what if the word moved here?").
+    ``measure`` is "cosine" or "dot". Returns a list of (word, similarity) pairs.
+    """
+    if measure not in ("cosine", "dot"):
+        raise ValueError(f"nearest_neighbours: measure must be 'cosine' or 'dot', got {measure!r}.")
+    i = table.index(word)
+    query = table.vectors[i] if vector is None else _as_vector("vector", vector)
+    if query.shape != (table.vectors.shape[1],):
+        raise ValueError(f"nearest_neighbours: vector must have shape ({table.vectors.shape[1]},), got {query.shape}.")
+    if not 1 <= k <= len(table.words) - 1:
+        raise ValueError(f"nearest_neighbours: k must be between 1 and {len(table.words) - 1}, got {k}.")
+    score = cosine_similarity if measure == "cosine" else dot
+    scored = [(w, score(query, v)) for j, (w, v) in enumerate(table.rows()) if j != i]
+    scored.sort(key=lambda pair: -pair[1])      # stable: ties keep table order
+    return scored[:k]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A linear map from d dimensions down to k, found by SVD.
+
+    mean      (d,)    subtracted first, so the map is centred on the table
+    axes      (k, d)  orthonormal rows: the k directions along which the table varies most
+    explained (k,)    fraction of the table's total variance each axis keeps
+    """
+
+    mean: np.ndarray
+    axes: np.ndarray
+    explained: np.ndarray
+
+    def transform(self, vectors) -> np.ndarray:
+        """vectors (n, d) or (d,) -> coordinates (n, k) or (k,): (x - mean) @ axes.T"""
+        vectors = np.asarray(vectors, dtype=float)
+        if vectors.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"Projection.transform: vectors must end in d={self.mean.shape[0]}, got {vectors.shape}.")
+        return (vectors - self.mean) @ self.axes.T
+
+
+def fit_projection(vectors, k: int = 2) -> Projection:
+    """Principal axes of ``vectors`` (n, d) by SVD of the centred table.
+
+    centred = vectors - mean = U S V^T; the first k rows of V^T are the axes.
+    Each axis's sign is fixed (its largest entry is positive) so the map does
+    not flip between numpy versions.
+    """
+    vectors = np.asarray(vectors, dtype=float)
+    if vectors.ndim != 2 or vectors.shape[0] < 2:
+        raise ValueError(f"fit_projection: vectors must be (n, d) with n >= 2, got shape {vectors.shape}.")
+    if not 1 <= k <= min(vectors.shape):
+        raise ValueError(f"fit_projection: k must be between 1 and {min(vectors.shape)}, got {k}.")
+    mean = vectors.mean(axis=0)
+    _, s, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+    axes = vt[:k].copy()
+    signs = np.sign(axes[np.arange(k), np.argmax(np.abs(axes), axis=1)])
+    axes *= signs[:, None]
+    variance = s ** 2
+    total = variance.sum()
+    explained = variance[:k] / total if total > 0 else np.zeros(k)
+    return Projection(mean, axes, explained)
+
+
+def project_2d(vectors, projection: Projection | None = None):
+    """2-D map coordinates of ``vectors`` (n, d) -> ``(coords (n, 2), projection)``.
+
+    With ``projection=None`` the axes are fitted to ``vectors``; pass an earlier
+    projection to place new vectors on an existing map.
+    """
+    projection = fit_projection(vectors, k=2) if projection is None else projection
+    return projection.transform(vectors), projection
+
+
+def describe_axis(projection: Projection, features, axis: int, top: int = 2) -> str:
+    """Which named features an axis mostly mixes, e.g. '+0.71 machine, -0.52 alive'."""
+    weights = projection.axes[axis]
+    order = np.argsort(-np.abs(weights))[:top]
+    return ", ".join(f"{weights[j]:+.2f} {features[j]}" for j in order)

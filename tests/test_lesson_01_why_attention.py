@@ -1,0 +1,120 @@
+"""Lesson 01 (why attention): the bottleneck experiment shows what the lesson claims."""
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import bottleneck as bn
+
+D_TOKEN = bn.DEFAULT_D_TOKEN
+CHANCE = 1 / bn.DEFAULT_VOCAB_SIZE
+
+
+def test_fast_encoder_equals_the_recurrence():
+    encoder = bn.FixedContextEncoder.random(d_token=D_TOKEN, vector_size=24, seed=3)
+    tokens = np.random.default_rng(0).standard_normal((7, 11, D_TOKEN))
+    np.testing.assert_allclose(encoder.encode(tokens), encoder.encode_step_by_step(tokens), atol=1e-10)
+
+
+def test_recurrence_is_a_rotation_so_nothing_fades():
+    encoder = bn.FixedContextEncoder.random(d_token=D_TOKEN, vector_size=16, seed=1)
+    r = encoder.rotation
+    np.testing.assert_allclose(r @ r.T, np.eye(16), atol=1e-12)
+    state = np.random.default_rng(2).standard_normal(16)
+    assert np.linalg.norm(state @ r) == pytest.approx(np.linalg.norm(state))
+
+
+def test_fixed_state_is_perfect_while_the_input_fits():
+    # length * d_token <= vector_size: the linear map is invertible, so the read-out is exact
+    for vector_size in (16, 32):
+        for length in range(1, vector_size // D_TOKEN + 1):
+            assert bn.fixed_context_recovery(length, vector_size, n_train=600, n_test=300) == 1.0
+
+
+def test_fixed_state_degrades_toward_chance_as_sequences_grow():
+    accuracy = [bn.fixed_context_recovery(n, 32, n_train=1000, n_test=600) for n in (4, 8, 16, 64)]
+    assert accuracy[0] == 1.0
+    assert accuracy[0] > accuracy[1] > accuracy[2] > accuracy[3]
+    assert accuracy[3] < 3 * CHANCE          # near guessing
+    assert accuracy[1] < 0.95                # already broken at twice the budget
+
+
+def test_bigger_vector_helps_the_fixed_state():
+    short = [bn.fixed_context_recovery(16, size, n_train=1500, n_test=600) for size in (16, 32, 64, 128)]
+    assert all(a <= b for a, b in zip(short, short[1:]))
+    assert short[-1] == 1.0 and short[0] < 0.5
+
+
+def test_attention_does_not_degrade_with_length():
+    for vector_size in (16, 32):
+        for length in (1, 8, 32, 64, 128):
+            assert bn.attention_recovery(length, vector_size, n_test=400) == 1.0
+
+
+def test_attention_weights_focus_on_the_asked_position():
+    acc, weights = bn.attention_recovery(32, 32, position=5, n_test=50, return_weights=True)
+    assert weights.shape == (32,)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights.argmax() == 5 and weights[5] > 0.9
+
+
+def test_blunt_query_makes_attention_blur():
+    # with sharpness near 0 the weights are uniform: the context is an average, like the fixed state
+    acc = bn.attention_recovery(64, 32, sharpness=0.01, n_test=600)
+    assert acc < 3 * CHANCE
+
+
+def test_any_position_can_be_asked_for():
+    for position in (0, 7, 15):
+        assert bn.attention_recovery(16, 32, position=position, n_test=200) == 1.0
+
+
+def test_recovery_table_matches_single_runs_and_shapes():
+    table = bn.recovery_table([2, 16], [16, 32], n_train=500, n_test=300)
+    assert table.fixed.shape == table.attention.shape == (2, 2)
+    assert table.chance == pytest.approx(CHANCE)
+    assert table.at(16, 16)[0] == bn.fixed_context_recovery(16, 16, n_train=500, n_test=300)
+    assert table.at(2, 32) == (1.0, 1.0)
+    fixed, attention = table.row(16)
+    assert fixed[1] < fixed[0]
+
+
+def test_results_are_seeded():
+    assert bn.fixed_context_recovery(12, 32, seed=4) == bn.fixed_context_recovery(12, 32, seed=4)
+
+
+def test_linear_readout_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    states = rng.standard_normal((200, 5))
+    w_true = rng.standard_normal((6, 3))
+    targets = bn.apply_readout(states, w_true)
+    np.testing.assert_allclose(bn.fit_linear_readout(states, targets), w_true, atol=1e-10)
+
+
+def test_nearest_token_picks_the_closest_row():
+    vectors = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(bn.nearest_token(np.array([[0.9, 0.2], [0.1, 0.1], [0.2, 0.7]]), vectors), [1, 0, 2])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: bn.fixed_context_recovery(0, 32), "length"),
+    (lambda: bn.fixed_context_recovery(4, 0), "vector_size"),
+    (lambda: bn.attention_recovery(4, 8, position=4), "position"),
+    (lambda: bn.fixed_context_recovery(4, 8, position=-1), "position"),
+    (lambda: bn.FixedContextEncoder.random(8, 16).encode(np.zeros((2, 3, 5))), "d_token=8"),
+    (lambda: bn.fit_linear_readout(np.zeros((4, 2)), np.zeros((5, 2))), "states"),
+])
+def test_bad_input_is_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_toy_alignment_is_not_a_diagonal():
+    source, target, keys, queries = bn.toy_alignment()
+    assert keys.shape == (len(source), len(bn.ALIGNMENT_FEATURES))
+    assert queries.shape == (len(target), len(bn.ALIGNMENT_FEATURES))
+    _, weights = ac.scaled_dot_product_attention(queries, keys, keys, scale=3.0)
+    picks = [source[j] for j in weights.argmax(axis=1)]
+    assert picks == ["the", "cat", "black", "drinks", "milk", "milk"]
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    # each step's context differs: that is the point of the picture
+    assert len({tuple(np.round(row, 6)) for row in weights}) == len(target)

@@ -1,0 +1,128 @@
+"""Lesson 02 (embeddings): the toy table, cosine similarity, neighbours and the SVD map."""
+import numpy as np
+import pytest
+
+from attention_course import embeddings as em
+
+
+@pytest.fixture
+def table():
+    return em.toy_table()
+
+
+def test_table_shape_and_range(table):
+    assert table.vectors.shape == (len(table.words), len(em.FEATURES))
+    assert np.all(np.abs(table.vectors) <= 1)
+    assert not table.vectors.flags.writeable
+
+
+def test_cosine_basic_geometry():
+    assert em.cosine_similarity([1, 0], [0, 3]) == pytest.approx(0.0)
+    assert em.cosine_similarity([1, 2], [2, 4]) == pytest.approx(1.0)
+    assert em.cosine_similarity([1, 2], [-1, -2]) == pytest.approx(-1.0)
+    assert em.cosine_similarity([1, 1], [1, 0]) == pytest.approx(1 / np.sqrt(2))
+
+
+def test_cosine_ignores_length_but_dot_does_not():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(6), rng.standard_normal(6)
+    assert em.cosine_similarity(5 * a, b) == pytest.approx(em.cosine_similarity(a, b))
+    assert em.dot(5 * a, b) == pytest.approx(5 * em.dot(a, b))
+    assert em.dot(a, b) == pytest.approx(float(a @ b))
+
+
+def test_cosine_matrix_agrees_with_pairwise(table):
+    m = em.cosine_matrix(table.vectors)
+    assert m.shape == (len(table.words),) * 2
+    np.testing.assert_allclose(np.diag(m), 1.0)
+    i, j = table.index("cat"), table.index("bus")
+    assert m[i, j] == pytest.approx(em.cosine_similarity(table.vector("cat"), table.vector("bus")))
+
+
+def test_neighbours_follow_the_features(table):
+    assert [w for w, _ in em.nearest_neighbours(table, "kitten", k=2)] == ["cat", "dog"]
+    assert em.nearest_neighbours(table, "car", k=1)[0][0] == "bus"
+    assert em.nearest_neighbours(table, "apple", k=1)[0][0] in {"bread", "cheese"}
+    sims = [s for _, s in em.nearest_neighbours(table, "wolf", k=5)]
+    assert sims == sorted(sims, reverse=True)
+    assert "wolf" not in [w for w, _ in em.nearest_neighbours(table, "wolf", k=14)]
+
+
+def test_king_and_queen_are_indistinguishable(table):
+    # none of our features says what differs: the lesson makes this point
+    assert em.cosine_similarity(table.vector("king"), table.vector("queen")) == pytest.approx(1.0)
+
+
+def test_moving_a_word_changes_its_neighbours(table):
+    moved = table.vector("cat")
+    moved[em.FEATURES.index("machine")] = 1.0
+    moved[em.FEATURES.index("alive")] = 0.0
+    assert em.nearest_neighbours(table, "cat", k=1, vector=moved)[0][0] in {"car", "bus", "bicycle"}
+    assert em.nearest_neighbours(table, "cat", k=1)[0][0] == "kitten"   # the table itself is unchanged
+
+
+def test_dot_and_cosine_rankings_can_differ():
+    # a long vector wins by dot product even when its direction is worse
+    t = em.EmbeddingTable(("q", "close", "long"), np.array([[1.0, 0.0], [0.9, 0.1], [3.0, 3.0]]), ("x", "y"))
+    assert em.nearest_neighbours(t, "q", k=1, measure="cosine")[0][0] == "close"
+    assert em.nearest_neighbours(t, "q", k=1, measure="dot")[0][0] == "long"
+
+
+def test_projection_axes_are_orthonormal_and_ordered(table):
+    coords, proj = em.project_2d(table.vectors)
+    assert coords.shape == (len(table.words), 2)
+    np.testing.assert_allclose(proj.axes @ proj.axes.T, np.eye(2), atol=1e-12)
+    assert proj.explained[0] >= proj.explained[1] > 0
+    np.testing.assert_allclose(coords.mean(axis=0), 0.0, atol=1e-12)
+    assert np.var(coords[:, 0]) >= np.var(coords[:, 1])
+
+
+def test_projection_keeps_all_of_a_planar_cloud():
+    rng = np.random.default_rng(1)
+    plane = rng.standard_normal((2, 5))
+    points = rng.standard_normal((20, 2)) @ plane + 3.0
+    coords, proj = em.project_2d(points)
+    assert proj.explained.sum() == pytest.approx(1.0)
+    # distances survive exactly when the cloud lies in a plane
+    d_orig = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    d_map = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.testing.assert_allclose(d_map, d_orig, atol=1e-10)
+
+
+def test_projection_places_new_points_on_the_old_map(table):
+    coords, proj = em.project_2d(table.vectors)
+    np.testing.assert_allclose(proj.transform(table.vector("lion")), coords[table.index("lion")])
+    moved = table.with_vector("lion", table.vector("bus"))
+    np.testing.assert_allclose(proj.transform(moved.vector("lion")), coords[table.index("bus")])
+
+
+def test_similar_words_land_near_each_other(table):
+    coords, _ = em.project_2d(table.vectors)
+    d = lambda a, b: np.linalg.norm(coords[table.index(a)] - coords[table.index(b)])
+    assert d("car", "bus") < d("car", "kitten")
+    assert d("apple", "cheese") < d("apple", "king")
+
+
+def test_with_vector_leaves_the_original_alone(table):
+    new = table.with_vector("dog", np.zeros(len(em.FEATURES)))
+    assert np.all(new.vector("dog") == 0) and np.any(table.vector("dog") != 0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: em.cosine_similarity([0, 0], [1, 2]), "zero vector"),
+    (lambda: em.cosine_similarity([1, 2, 3], [1, 2]), "same length"),
+    (lambda: em.cosine_similarity([[1, 2]], [1, 2]), "1-D"),
+    (lambda: em.nearest_neighbours(em.toy_table(), "cat", k=0), "k must"),
+    (lambda: em.nearest_neighbours(em.toy_table(), "cat", measure="l2"), "measure"),
+    (lambda: em.fit_projection(np.ones((1, 3))), "n >= 2"),
+    (lambda: em.toy_table().with_vector("cat", [1, 2]), "shape"),
+    (lambda: em.EmbeddingTable(("a", "b"), np.zeros((3, 2)), ("x", "y")), "n_words"),
+])
+def test_bad_input_is_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_unknown_word_lists_the_vocabulary():
+    with pytest.raises(KeyError, match="kitten"):
+        em.toy_table().index("unicorn")
