@@ -231,3 +231,21 @@ WORKED_W_V = np.array([[0.9, 0.1], [0.2, 0.8], [-0.1, 0.6]])
 #: What the source document prints for "dog" (rounded there; compare, don't trust).
 DOCUMENT_DOG_WEIGHTS = (0.448, 0.172, 0.380)
 DOCUMENT_DOG_OUTPUT = (1.275, 2.363)
+
+# --------------------------------------------------------------------------------------------
+# The lesson's exercise: a new small sentence, "birds eat seeds"
+# --------------------------------------------------------------------------------------------
+
+EXERCISE_TOKENS = ("birds", "eat", "seeds")
+
+#: Embeddings X (3, d_model=4).
+EXERCISE_X = np.array([
+    [1.0, 0.0, 2.0, 1.0],   # birds
+    [0.0, 1.0, 1.0, 0.0],   # eat
+    [2.0, 1.0, 0.0, 1.0],   # seeds
+])
+
+#: W_Q, W_K (d_model=4, d_k=2) and W_V (d_model=4, d_v=3): d_v need not equal d_k.
+EXERCISE_W_Q = np.array([[0.5, 0.0], [0.0, 1.0], [1.0, 0.5], [0.0, -0.5]])
+EXERCISE_W_K = np.array([[1.0, 0.5], [0.5, 0.0], [0.0, 1.0], [0.5, 0.5]])
+EXERCISE_W_V = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.5]])
