@@ -1,0 +1,538 @@
+"""The exercise checker: run a learner's function on many cases, compare with the
+reference, and name the mistake.
+
+An exercise is registered once (see the modules next to this one)::
+
+    register(Exercise(
+        name="softmax",
+        reference=softmax,                      # same signature/return as the learner's fn
+        cases=lambda: [Case(args=(x,), label="a row of 3 scores"), ...],
+        mistakes=[Mistake(hint="You forgot ...", buggy=softmax_without_max), ...],
+        signature="softmax(x, axis=-1) -> array shaped like x",
+    ))
+
+``check(name, fn)`` runs ``fn`` on every case and returns a Report. A mistake is
+named when the learner's outputs match its ``buggy`` function on (at least half of)
+the cases where that buggy function differs from the reference. Generic problems
+are reported too: an exception (with its message and the line of the learner's
+code), NotImplementedError (a friendly "not done yet"), a wrong type or shape,
+NaN/inf, changed inputs, and plain wrong values. Every problem found is reported.
+The checker never raises into the notebook.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import re
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Case", "Exercise", "Mistake", "Report", "Solution", "register", "check", "solution", "names", "get"]
+
+
+# ----------------------------------------------------------------- model ----
+
+@dataclass
+class Case:
+    """One call ``fn(*args, **kwargs)``; ``label`` names it in hints (e.g. "huge scores").
+    ``rtol``/``atol`` override the exercise's tolerance (float32 cases default to looser ones)."""
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+    rtol: float | None = None
+    atol: float | None = None
+
+
+@dataclass
+class Mistake:
+    """A known mistake: ``buggy`` is a function with the mistake in it; a learner whose
+    outputs match it (where it differs from the reference) is shown ``hint``."""
+    hint: str
+    buggy: Callable
+
+
+@dataclass
+class Exercise:
+    name: str
+    reference: Callable
+    cases: Any                                   # list[Case] or a callable returning one
+    mistakes: list = field(default_factory=list)
+    signature: str = ""
+    output_names: tuple | None = None            # e.g. ("output", "weights") for a tuple return
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    tips: dict = field(default_factory=dict)     # regex on an exception message -> extra tip
+
+    def get_cases(self) -> list[Case]:
+        cases = self.cases() if callable(self.cases) else self.cases
+        return list(cases)
+
+    # Reference and buggy outcomes depend only on the (deterministic) cases: cache them.
+    def _outcomes(self):
+        if getattr(self, "_cache", None) is None:
+            cases = self.get_cases()
+            expected = [_run(self.reference, c) for c in cases]
+            for c, o in zip(cases, expected):
+                if o.error is not None:
+                    raise RuntimeError(f"exercise {self.name!r}: the reference raised on case {c.label!r}: "
+                                       f"{type(o.error).__name__}: {o.error}")
+            buggy = [[_run(m.buggy, c) for c in cases] for m in self.mistakes]
+            self._cache = (cases, expected, buggy)
+        return self._cache
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_IMPORT_ERRORS: dict[str, str] = {}     # exercise module -> error text (filled by __init__)
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add (or replace) an exercise; returns it."""
+    if not isinstance(exercise, Exercise):
+        raise TypeError(f"register() takes an Exercise, got {type(exercise).__name__}.")
+    _REGISTRY[exercise.name] = exercise
+    return exercise
+
+
+def names() -> list[str]:
+    """The names ``check`` accepts."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Exercise:
+    """The registered Exercise called ``name`` (ValueError listing the names if unknown)."""
+    if name not in _REGISTRY:
+        raise ValueError(_unknown_message(name))
+    return _REGISTRY[name]
+
+
+def _unknown_message(name) -> str:
+    close = difflib.get_close_matches(str(name), names(), n=1)
+    guess = f" Did you mean {close[0]!r}?" if close else ""
+    text = f"There is no exercise called {name!r}.{guess} Available: {', '.join(names())}."
+    if _IMPORT_ERRORS:
+        text += " (Some exercise modules failed to import: " + "; ".join(
+            f"{mod}: {err}" for mod, err in sorted(_IMPORT_ERRORS.items())) + ")"
+    return text
+
+
+# ------------------------------------------------------------ one call ----
+
+@dataclass
+class _Outcome:
+    value: Any = None
+    error: Exception | None = None
+    where: str = ""                   # "line 3 of softmax: `e = np.exp(x)`"
+    mutated: tuple = ()               # names of arguments the function changed in place
+
+
+def _run(fn, case: Case) -> _Outcome:
+    """Call ``fn`` on fresh copies of the case's arguments; never raises (except
+    KeyboardInterrupt and the like). numpy warnings are silenced: the checker reports
+    overflow as NaN/inf itself."""
+    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = fn(*args, **kwargs)
+    except Exception as exc:  # the learner's code may raise anything
+        return _Outcome(error=exc, where=_where(exc, fn))
+    mutated = tuple(_arg_names(fn, case, i) for i, (before, after) in
+                    enumerate(zip((*case.args, *case.kwargs.values()), (*args, *kwargs.values())))
+                    if isinstance(before, np.ndarray) and not _identical(before, after))
+    return _Outcome(value=value, mutated=mutated)
+
+
+def _identical(a, b) -> bool:
+    return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def _arg_names(fn, case, i) -> str:
+    n_pos = len(case.args)
+    if i >= n_pos:
+        return list(case.kwargs)[i - n_pos]
+    try:
+        params = list(inspect.signature(fn).parameters)
+        return params[i] if i < len(params) else f"argument {i + 1}"
+    except (TypeError, ValueError):
+        return f"argument {i + 1}"
+
+
+def _where(exc, fn) -> str:
+    """Where in the learner's code the exception came from: 'line 3 of softmax: `...`'."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code.co_filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    if f.name == code.co_name and f.lineno >= code.co_firstlineno:
+        place = f"line {f.lineno - code.co_firstlineno + 1} of {code.co_name}"
+    else:
+        place = f"line {f.lineno} (in {f.name})"
+    line = (f.line or "").strip()
+    return f"{place}: `{line}`" if line else place
+
+
+# ---------------------------------------------------------- comparing ----
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def _as_array(x):
+    """A learner value as a numpy array, or None when it is not array-like."""
+    if _is_tensor(x):
+        x = x.detach().cpu().numpy()
+    try:
+        a = np.asarray(x)
+    except Exception:
+        return None
+    return None if a.dtype == object else a
+
+
+def _parts(value, n):
+    """Split a tuple return into its parts; None when the structure does not fit."""
+    if n is None:
+        return None if isinstance(value, (tuple, list)) and not _numeric_sequence(value) else [value]
+    if isinstance(value, (tuple, list)) and len(value) == n:
+        return list(value)
+    return None
+
+
+def _numeric_sequence(value) -> bool:
+    """A list like [0.1, 0.9] (array-like), as opposed to a tuple of arrays."""
+    return not any(isinstance(v, np.ndarray) or _is_tensor(v) for v in value) and _as_array(value) is not None
+
+
+def _tolerance(ex: Exercise, case: Case):
+    low = any(isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float16)
+              for a in (*case.args, *case.kwargs.values()))
+    rtol = case.rtol if case.rtol is not None else (max(ex.rtol, 1e-4) if low else ex.rtol)
+    atol = case.atol if case.atol is not None else (max(ex.atol, 1e-6) if low else ex.atol)
+    return rtol, atol
+
+
+def _close(e: np.ndarray, g: np.ndarray, rtol, atol) -> bool:
+    """Same shape, non-finite in the same places, finite values close."""
+    if e.shape != g.shape:
+        return False
+    if e.dtype == bool or g.dtype == bool:
+        return np.array_equal(e.astype(bool), g.astype(bool)) if e.dtype == g.dtype else False
+    fe, fg = np.isfinite(e), np.isfinite(g)
+    if not np.array_equal(fe, fg):
+        return False
+    return bool(np.allclose(e[fe].astype(np.float64), g[fg].astype(np.float64), rtol=rtol, atol=atol))
+
+
+def _same(a: _Outcome, b: _Outcome, n_parts, rtol, atol) -> bool:
+    """Do two outcomes agree (values, or the same kind of exception)?"""
+    if a.error is not None or b.error is not None:
+        return a.error is not None and b.error is not None and type(a.error) is type(b.error)
+    pa, pb = _parts(a.value, n_parts), _parts(b.value, n_parts)
+    if pa is None or pb is None or len(pa) != len(pb):
+        return False
+    for x, y in zip(pa, pb):
+        x, y = _as_array(x), _as_array(y)
+        if x is None or y is None or not _close(x, y, rtol, atol):
+            return False
+    return True
+
+
+def _status(o: _Outcome, n_parts):
+    """A coarse fingerprint: the exception type, or the parts' shapes and where they are finite."""
+    if o.error is not None:
+        return ("error", type(o.error).__name__)
+    parts = _parts(o.value, n_parts)
+    if parts is None:
+        return ("structure",)
+    arrays = [_as_array(p) for p in parts]
+    if any(a is None for a in arrays):
+        return ("type",)
+    return tuple((a.shape, bool(a.dtype != bool and not np.isfinite(a).all())) for a in arrays)
+
+
+def _fmt_array(a: np.ndarray) -> str:
+    if a.dtype == bool:
+        return np.array2string(a, separator=", ").replace("\n", "")
+    return np.array2string(a.astype(np.float64), precision=4, suppress_small=True, separator=", ").replace("\n", "")
+
+
+# ------------------------------------------------------------- problems ----
+
+@dataclass
+class _Problem:
+    kind: str        # error | type | dtype | shape | nonfinite | values | mutated
+    key: str         # what identifies the same problem across cases
+    text: str        # the message (with {cases} filled in later)
+    example: str = ""
+
+
+def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> list[_Problem]:
+    """Everything wrong with the learner's outcome on one case."""
+    out = []
+    if got.error is not None:
+        err = got.error
+        where = f" at {got.where}" if got.where else ""
+        tip = _tip(ex, str(err))
+        # One hint per (exception type, line): the message often varies with the case's shapes.
+        out.append(_Problem("error", f"{type(err).__name__}{where}", f"Your function raised {type(err).__name__}"
+                            f"{where}.{tip}", f"{type(err).__name__}: {err}"))
+        return out
+    for name in got.mutated:
+        out.append(_Problem("mutated", name,
+                            f"Your function changed its input {name} in place (e.g. with -= or /=). The caller's "
+                            f"array must stay as it was: compute a new array instead, e.g. {name} = {name} - ..."))
+    n = len(ex.output_names) if ex.output_names else None
+    e_parts = _parts(expected.value, n)
+    g_parts = _parts(got.value, n)
+    if g_parts is None:
+        out.append(_Problem("type", "structure", _structure_message(ex, got.value)))
+        return out
+    labels = ex.output_names or ("",)
+    for label, e, g in zip(labels, e_parts, g_parts):
+        out.extend(_compare_part(ex, case, label, e, g))
+    return out
+
+
+def _structure_message(ex: Exercise, value) -> str:
+    if value is None:
+        return "Your function returned None: did you forget the `return` line?"
+    kind = type(value).__name__
+    if ex.output_names:
+        want = f"a tuple ({', '.join(ex.output_names)})"
+        if isinstance(value, (tuple, list)):
+            return f"Your function returned a {kind} of {len(value)} values; return {want}."
+        return f"Your function returned one {kind}; return {want}."
+    if isinstance(value, (tuple, list)):
+        return f"Your function returned a {kind} of {len(value)} values; return a single numpy array."
+    return f"Your function returned a {kind}; return a numpy array."
+
+
+def _compare_part(ex, case, label, e, g) -> list[_Problem]:
+    out = []
+    what = f" {label}" if label else ""
+    if g is None:
+        return [_Problem("type", f"none{label}", f"Your function returned None{' for' + what if what else ''}: "
+                                                  "did you forget the `return` line?")]
+    e = np.asarray(e)
+    if _is_tensor(g):
+        out.append(_Problem("type", f"tensor{label}", f"Your function returned a torch tensor{what}; this exercise "
+                                                         "works on numpy arrays, so return a numpy array."))
+    elif e.ndim > 0 and not isinstance(g, np.ndarray):
+        out.append(_Problem("type", f"type{label}", f"Your function returned a {type(g).__name__}{what}; return a "
+                                                       "numpy array (np.array(...) or numpy operations)."))
+    ga = _as_array(g)
+    if ga is None:
+        return out + [_Problem("type", f"nonnumeric{label}", f"Your function's{what} output is not numeric "
+                                                               f"(got a {type(g).__name__}).")]
+    if e.dtype == bool and ga.dtype != bool:
+        out.append(_Problem("dtype", f"bool{label}", f"Your{what} output has dtype {ga.dtype}; return a bool array "
+                                                      "(True/False), e.g. with a comparison or .astype(bool)."))
+        ga = ga != 0
+    if ga.shape != e.shape:
+        out.append(_Problem("shape", f"shape{label}", f"Wrong output shape{' for' + what if what else ''}.",
+                            f"expected {e.shape}, got {ga.shape}"))
+        return out
+    rtol, atol = _tolerance(ex, case)
+    if e.dtype != bool and not np.isfinite(ga).all() and np.isfinite(e).all():
+        out.append(_Problem("nonfinite", f"nonfinite{label}",
+                            f"Your{what} output contains NaN or inf where the reference is finite."))
+    elif not _close(e, ga, rtol, atol):
+        if e.size <= 12:
+            example = f"expected {_fmt_array(e)}, got {_fmt_array(ga)}"
+        else:
+            diff = np.abs(ga.astype(np.float64) - e.astype(np.float64))
+            idx = np.unravel_index(int(np.nanargmax(diff)), e.shape)
+            example = (f"the largest difference is {float(diff[idx]):.4g} at index "
+                       f"{tuple(int(i) for i in idx)} (expected {float(e[idx]):.4g}, got {float(ga[idx]):.4g})")
+        out.append(_Problem("values", f"values{label}",
+                            f"Your{what} values differ from the reference.", example))
+    return out
+
+
+_GENERIC_TIPS = {
+    r"could not be broadcast|broadcast": " Shapes don't line up: after a sum or max over an axis, "
+                                         "keepdims=True keeps that axis so the result divides back into the array.",
+    r"matmul|shapes .* not aligned|size mismatch": " Check the shapes around @: the inner dimensions must match, "
+                                                   "e.g. q (..., n_q, d_k) @ k.swapaxes(-2, -1) (..., d_k, n_k).",
+    r"takes \d+ positional argument|unexpected keyword argument|missing \d+ required": " Check your function's "
+                                                                                      "parameters against the signature.",
+}
+
+
+def _tip(ex: Exercise, message: str) -> str:
+    for pattern, tip in {**_GENERIC_TIPS, **ex.tips}.items():
+        if re.search(pattern, message):
+            text = tip if tip.startswith(" ") else " " + tip
+            if "signature" in tip and ex.signature:
+                text += f" Expected: {ex.signature}."
+            return text
+    return ""
+
+
+# --------------------------------------------------------------- report ----
+
+class Report:
+    """The result of ``check``: ``.passed`` (bool), ``.hints`` (list of str).
+
+    Also ``.name``, ``.status`` ("passed" | "failed" | "not done" | "unknown"),
+    ``.n_cases`` and ``.failed_cases`` (labels). Displays as HTML in a notebook and as
+    readable text elsewhere."""
+
+    def __init__(self, name, passed: bool, hints, status: str, n_cases: int = 0, failed_cases=()):
+        self.name = name
+        self.passed = bool(passed)
+        self.hints = list(hints)
+        self.status = status
+        self.n_cases = n_cases
+        self.failed_cases = list(failed_cases)
+
+    @property
+    def headline(self) -> str:
+        if self.status == "passed":
+            return f"✓ {self.name}: correct on all {self.n_cases} test cases. Well done!"
+        if self.status == "not done":
+            return f"… {self.name}: not done yet."
+        if self.status == "failed":
+            return f"✗ {self.name}: {len(self.failed_cases)} of {self.n_cases} test cases fail."
+        return f"✗ {self.name}: could not check."
+
+    def text(self) -> str:
+        return "\n".join([self.headline, *(f"  - {h}" for h in self.hints)])
+
+    __repr__ = text
+    __str__ = text
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#2e7d32", "not done": "#8a6d00"}.get(self.status, "#c62828")
+        items = "".join(f"<li>{escape(h, quote=False)}</li>" for h in self.hints)
+        body = f'<ul style="margin:4px 0">{items}</ul>' if items else ""
+        return (f'<div class="ac-exercise-report" style="border-left:4px solid {colour};padding:4px 10px;'
+                f'margin:4px 0"><b style="color:{colour}">{escape(self.headline, quote=False)}</b>{body}</div>')
+
+
+def _cases_text(labels: list[str], limit: int = 3) -> str:
+    shown = ", ".join(f"'{lbl}'" for lbl in labels[:limit])
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return f"{len(labels)} case{'s' if len(labels) != 1 else ''}: {shown}{more}"
+
+
+# ---------------------------------------------------------------- check ----
+
+def check(name: str, fn) -> Report:
+    """Run ``fn`` on the exercise's cases and report what is wrong. Never raises."""
+    if name not in _REGISTRY:
+        return Report(name, False, [_unknown_message(name)], "unknown")
+    ex = _REGISTRY[name]
+    if not callable(fn):
+        return Report(name, False, [f"check({name!r}, fn) needs your function as fn (the function itself, without "
+                                    f"calling it), got a {type(fn).__name__}. Expected: {ex.signature or name}."],
+                      "unknown")
+    try:
+        return _check(ex, fn)
+    except Exception as exc:  # a bug in an exercise definition must not crash the lesson
+        return Report(name, False, [f"The checker itself failed ({type(exc).__name__}: {exc}). This is a bug in the "
+                                    "course, not in your code; please report it."], "unknown")
+
+
+def _check(ex: Exercise, fn) -> Report:
+    cases, expected, buggy = ex._outcomes()
+    got = []
+    for case in cases:
+        outcome = _run(fn, case)
+        if isinstance(outcome.error, NotImplementedError):
+            return _not_done(ex, fn)
+        got.append(outcome)
+    n = len(ex.output_names) if ex.output_names else None
+    tols = [_tolerance(ex, c) for c in cases]
+    problems = [_problems(ex, c, e, g) for c, e, g in zip(cases, expected, got)]
+    failing = [k for k, p in enumerate(problems) if p]
+    if not failing:
+        return Report(ex.name, True, [], "passed", len(cases))
+    hints, explained = _named_mistakes(ex, expected, buggy, got, n, tols)
+    hints += _generic_hints(cases, problems, explained)
+    return Report(ex.name, False, hints, "failed", len(cases), [cases[k].label for k in failing])
+
+
+def _named_mistakes(ex, expected, buggy, got, n, tols):
+    """Hints of the catalogue mistakes the learner's outputs match, and the cases they explain."""
+    hints, explained = [], set()
+    for mistake, bug in zip(ex.mistakes, buggy):
+        differs = [k for k in range(len(got)) if not _same(expected[k], bug[k], n, *tols[k])]
+        # Cases where the learner failed in another way (an exception, another shape,
+        # NaN) say nothing about this mistake: leave them out.
+        counted = [k for k in differs
+                   if _status(got[k], n) == _status(expected[k], n) or _status(got[k], n) == _status(bug[k], n)]
+        matches = [k for k in counted if _same(bug[k], got[k], n, *tols[k])]
+        if matches and 2 * len(matches) >= len(counted):
+            hints.append(mistake.hint)
+            explained.update(matches)
+    return hints, explained
+
+
+def _generic_hints(cases, problems, explained) -> list[str]:
+    """Group the per-case problems into one hint each, naming the cases.
+    Wrong values and NaN already explained by a named mistake are not repeated."""
+    groups: dict[tuple, list] = {}
+    for k, plist in enumerate(problems):
+        for p in plist:
+            if p.kind in ("values", "nonfinite") and k in explained:
+                continue
+            groups.setdefault((p.kind, p.key), []).append((cases[k].label, p))
+    order = ["error", "type", "dtype", "shape", "mutated", "nonfinite", "values"]
+    hints = []
+    for (kind, _key), items in sorted(groups.items(), key=lambda kv: order.index(kv[0][0])):
+        labels = [lbl for lbl, _ in items]
+        first = items[0][1]
+        text = f"{first.text} ({_cases_text(labels)})"
+        if first.example:
+            text += f" For '{labels[0]}': {first.example}."
+        hints.append(text)
+    return hints
+
+
+def _not_done(ex: Exercise, fn) -> Report:
+    fname = getattr(fn, "__name__", "your function")
+    sig = f" It should work as {ex.signature}." if ex.signature else ""
+    hint = (f"{fname} still raises NotImplementedError, so there is nothing to check yet. Replace the "
+            f"`raise NotImplementedError` line with your code, run that cell, then run this check again.{sig} "
+            f"Stuck? ac.exercises.solution({ex.name!r}) shows a reference solution.")
+    return Report(ex.name, False, [hint], "not done", len(ex.get_cases()))
+
+
+# -------------------------------------------------------------- solution ----
+
+class Solution:
+    """A reference solution: ``.source`` (str); displays as code."""
+
+    def __init__(self, name: str, source: str, note: str = ""):
+        self.name, self.source, self.note = name, source, note
+
+    def __repr__(self) -> str:
+        return self.source if not self.note else f"{self.note}\n\n{self.source}".strip()
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        head = escape(self.note, quote=False) if self.note else f"Reference solution for <b>{escape(self.name)}</b>:"
+        code = f"<pre style=\"margin:4px 0\"><code>{escape(self.source, quote=False)}</code></pre>" if self.source else ""
+        return f'<div class="ac-exercise-solution">{head}{code}</div>'
+
+
+def solution(name: str) -> Solution:
+    """The reference solution's source for exercise ``name`` (shown as code in a notebook)."""
+    if name not in _REGISTRY:
+        return Solution(str(name), "", _unknown_message(name))
+    ex = _REGISTRY[name]
+    try:
+        source = inspect.getsource(ex.reference)
+    except (OSError, TypeError):
+        source = f"# (source not available for {getattr(ex.reference, '__name__', ex.reference)!r})"
+    return Solution(name, inspect.cleandoc(source) if source.startswith(" ") else source.rstrip("\n"))
