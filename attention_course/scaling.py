@@ -186,6 +186,48 @@ def river_sentence(strength: float = 2.0):
     return list(RIVER_TOKENS), strength * x, strength * x, x.copy()
 
 
+# ---------------------------------------------------------------- 4. attention is differentiable
+def weight_gradient_wrt_query(q, k, i: int, j: int, scale=None):
+    """d weights[i, j] / d q[i], worked out by hand: (d_k,) numpy array.
+
+    With s_m = scale * q_i . k_m and w = softmax(s):
+        d w_j / d q_i = scale * w_j * (k_j - sum_m w_m k_m)
+    i.e. move q_i toward key j and away from the weighted average of all keys.
+    q (n_q, d_k), k (n_k, d_k); ``scale=None`` means 1/sqrt(d_k).
+    """
+    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    w = softmax(scale * (k @ q[i]))                       # (n_k,)
+    return scale * w[j] * (k[j] - w @ k)
+
+
+def nudge_query(q, k, v, i: int, j: int, steps: int = 5, lr: float = 1.0):
+    """Gradient ascent on weights[i, j] through the package's torch path.
+
+    Each step: weights = scaled_dot_product_attention(q, k, v) on torch tensors,
+    ``weights[i, j].backward()``, then q[i] += lr * gradient (only query i moves).
+    q (n_q, d_k), k (n_k, d_k), v (n_k, d_v) numpy arrays.
+    Returns ``(history, q_new)``: history (steps + 1,) the weight before each step
+    and after the last; q_new the updated queries as numpy.
+    """
+    import torch
+
+    _check_positive("nudge_query", steps=steps)
+    q_t = torch.tensor(np.asarray(q, dtype=float), requires_grad=True)
+    k_t, v_t = torch.tensor(np.asarray(k, dtype=float)), torch.tensor(np.asarray(v, dtype=float))
+    history = []
+    for step in range(steps + 1):
+        _, weights = scaled_dot_product_attention(q_t, k_t, v_t)
+        history.append(float(weights[i, j].detach()))
+        if step == steps:
+            break
+        weights[i, j].backward()
+        with torch.no_grad():
+            q_t[i] += lr * q_t.grad[i]
+        q_t.grad = None
+    return np.array(history), q_t.detach().numpy()
+
+
 # ---------------------------------------------------------------- helpers
 def _check_positive(func, **values):
     for name, value in values.items():
@@ -198,3 +240,55 @@ def _check_d_ks(func, d_ks):
     if d_ks.ndim != 1 or d_ks.size == 0 or not np.issubdtype(d_ks.dtype, np.integer) or (d_ks < 1).any():
         raise ValueError(f"{func}: d_ks must be a non-empty 1-D list of positive integers, got {d_ks!r}.")
     return d_ks
+
+
+# ---------------------------------------------------------------- figures
+def plot_score_variance(result):
+    """Log-log plot of :func:`score_variance`'s result: Var(q.k) vs d_k, unscaled and scaled."""
+    from . import viz
+
+    fig, ax = viz.new_figure(width=5.6, height=3.6)
+    d = result["d_k"]
+    ax.loglog(d, d, color="0.6", linestyle="--", label="theory: Var = d_k")
+    ax.loglog(d, result["unscaled"], "o-", color="#d62728", label="measured: q . k")
+    ax.loglog(d, np.ones_like(d, dtype=float), color="0.6", linestyle=":", label="theory: Var = 1")
+    ax.loglog(d, result["scaled"], "s-", color="#1f77b4", label="measured: q . k / sqrt(d_k)")
+    _d_k_ticks(ax, d)
+    ax.set_xlabel("d_k (length of each query and key)")
+    ax.set_ylabel("variance of the score")
+    ax.set_title("Dot products grow with d_k; scaled ones do not")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_saturation(result):
+    """Two panels from :func:`saturation`: mean largest weight, and median gradient norm, vs d_k."""
+    from . import viz
+
+    fig, (ax_w, ax_g) = viz.new_figure(2, width=9.6, height=3.6)
+    d = result["d_k"]
+    styles = {"unscaled": ("o-", "#d62728", "softmax(q . k)"), "scaled": ("s-", "#1f77b4", "softmax(q . k / sqrt(d_k))")}
+    for name, (marker, color, label) in styles.items():
+        ax_w.plot(d, result[f"max_weight_{name}"], marker, color=color, label=label)
+        floor = 1e-8                                   # a log axis cannot show 0
+        ax_g.fill_between(d, np.maximum(result[f"grad_q25_{name}"], floor), np.maximum(result[f"grad_q75_{name}"], floor),
+                          color=color, alpha=0.15, linewidth=0)
+        ax_g.plot(d, np.maximum(result[f"grad_norm_{name}"], floor), marker, color=color, label=label)
+    for ax in (ax_w, ax_g):
+        _d_k_ticks(ax, d)
+        ax.set_xlabel("d_k")
+        ax.legend(fontsize=8)
+    ax_w.set_ylim(0, 1.02)
+    ax_w.set_ylabel("largest weight (mean over trials)")
+    ax_w.set_title("Unscaled scores pile the weight on one key")
+    ax_g.set_yscale("log")
+    ax_g.set_ylim(1e-5, 1)
+    ax_g.set_ylabel("||d weights / d scores|| (median, 25-75% band)")
+    ax_g.set_title("...and the softmax's gradient collapses")
+    return fig
+
+
+def _d_k_ticks(ax, d_ks):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(d_ks, [str(int(d)) for d in d_ks])
+    ax.minorticks_off()

@@ -106,3 +106,25 @@ def test_quiz_answers_are_what_the_package_computes():
     assert bank.answer(4, float(w[0, 0])).correct
     fb = bank.answer(4, float(ac.softmax(np.array([2.0, 0.0]))[0]))     # forgot the scale
     assert not fb.correct and "unscaled" in fb.explanation
+
+
+def test_hand_derived_query_gradient_matches_autograd():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    q, k, v = rng.standard_normal((3, 5)), rng.standard_normal((6, 5)), rng.standard_normal((6, 2))
+    q_t = torch.tensor(q, requires_grad=True)
+    _, w = ac.scaled_dot_product_attention(q_t, torch.tensor(k), torch.tensor(v))
+    w[1, 4].backward()
+    np.testing.assert_allclose(q_t.grad[1].numpy(), scaling.weight_gradient_wrt_query(q, k, 1, 4), atol=1e-12)
+    assert torch.all(q_t.grad[[0, 2]] == 0)        # other queries do not affect weights[1, :]
+
+
+def test_nudging_a_query_along_the_gradient_raises_its_weight():
+    pytest.importorskip("torch")
+    tokens, q, k, v = scaling.river_sentence()
+    bank, river = tokens.index("bank"), tokens.index("river")
+    history, q_new = scaling.nudge_query(q, k, v, bank, river, steps=5, lr=10.0)
+    assert history.shape == (6,)
+    assert np.all(np.diff(history) > 0) and history[-1] > 0.5 > history[0]
+    changed = np.any(q_new != q, axis=1)
+    assert changed.tolist() == [i == bank for i in range(len(tokens))]   # only the bank query moved
