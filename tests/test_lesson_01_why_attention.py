@@ -118,3 +118,25 @@ def test_toy_alignment_is_not_a_diagonal():
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
     # each step's context differs: that is the point of the picture
     assert len({tuple(np.round(row, 6)) for row in weights}) == len(target)
+
+
+def test_quiz_numbers_come_from_the_experiment():
+    from attention_course import quiz
+    bank = quiz.load("01_why_attention")
+    # Q1: perfect up to 4 tokens of 8 numbers in 32, not beyond
+    assert bn.fixed_context_recovery(4, 32) == 1.0 and bn.fixed_context_recovery(5, 32) < 1.0
+    assert bank.answer(0, 32 // D_TOKEN).correct and not bank.answer(0, 32).correct
+    # Q2: attention still perfect at 64
+    assert bn.attention_recovery(64, 32) == 1.0 and bank.answer(1, 0).correct
+    # Q3: doubling the vector doubles the perfect length
+    def first_below_90(size):
+        return next(n for n in range(1, 64) if bn.fixed_context_recovery(n, size) < 0.9)
+    assert [first_below_90(s) for s in (16, 32, 64, 128)] == [4, 7, 13, 26]
+    assert bank.answer(2, [0, 1, 2]).correct and not bank.answer(2, [0, 1, 2, 3]).correct
+    # Q4: 'noir' looks mostly at 'black'
+    source, target, keys, queries = bn.toy_alignment()
+    _, weights = ac.scaled_dot_product_attention(queries, keys, keys, scale=3.0)
+    assert source[weights[target.index("noir")].argmax()] == "black" and bank.answer(3, 0).correct
+    # Q5: the weighted sum of values
+    context = np.array([0.1, 0.7, 0.2]) @ np.array([[1, 0], [0, 1], [1, 1]])
+    assert bank.answer(4, float(context[0])).correct and not bank.answer(4, 0.1).correct

@@ -126,3 +126,77 @@ def test_bad_input_is_named(call, match):
 def test_unknown_word_lists_the_vocabulary():
     with pytest.raises(KeyError, match="kitten"):
         em.toy_table().index("unicorn")
+
+
+# ---------------------------------------------------------------- the exercise and the quiz
+
+def _exercise():
+    from attention_course import exercises
+    return exercises
+
+
+def test_exercise_reference_agrees_with_the_package():
+    from attention_course.exercises.cosine_similarity import cosine_similarity as reference
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        a, b = rng.normal(size=4), rng.normal(size=4)
+        assert reference(a, b) == pytest.approx(em.cosine_similarity(a, b))
+
+
+def test_exercise_passes_a_correct_solution_written_differently():
+    def learner(a, b):
+        return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    report = _exercise().check("cosine_similarity", learner)
+    assert report.passed, report.hints
+
+
+def test_exercise_passes_the_package_function():
+    assert _exercise().check("cosine_similarity", em.cosine_similarity).passed
+
+
+@pytest.mark.parametrize("learner, phrase", [
+    (lambda a, b: a @ b, "dot product"),
+    (lambda a, b: a @ b / np.linalg.norm(a), "|a| only"),
+    (lambda a, b: a @ b / np.linalg.norm(b), "|b| only"),
+    (lambda a, b: a @ b / ((a @ a) * (b @ b)), "squared lengths"),
+    (lambda a, b: a @ b / (np.linalg.norm(a) + np.linalg.norm(b)), "|a| + |b|"),
+    (lambda a, b: a @ b / (a.sum() * b.sum()), "sum(a) * sum(b)"),
+    (lambda a, b: np.linalg.norm(a - b), "distance"),
+])
+def test_exercise_names_each_mistake(learner, phrase):
+    report = _exercise().check("cosine_similarity", learner)
+    assert not report.passed
+    assert any(phrase in hint for hint in report.hints), report.hints
+
+
+def test_exercise_stub_gets_a_friendly_report():
+    def learner(a, b):
+        raise NotImplementedError
+    report = _exercise().check("cosine_similarity", learner)
+    assert not report.passed and report.status == "not done"
+
+
+def test_exercise_solution_is_available():
+    assert "def cosine_similarity" in str(_exercise().solution("cosine_similarity"))
+
+
+def test_quiz_numbers_come_from_the_package():
+    from attention_course import quiz
+    bank = quiz.load("02_embeddings")
+    assert bank.answer(0, em.cosine_similarity([1, 2, 2], [2, 0, 1])).correct
+    assert not bank.answer(0, em.dot([1, 2, 2], [2, 0, 1])).correct
+    fb = bank.answer(0, 4 / 3)
+    assert not fb.correct and "|a| only" in fb.explanation
+    # Q2: scaling dog leaves its cosine with cat unchanged
+    t = em.toy_table()
+    same = em.cosine_similarity(2 * t.vector("dog"), t.vector("cat")) == pytest.approx(
+        em.cosine_similarity(t.vector("dog"), t.vector("cat")))
+    assert same and bank.answer(1, 0).correct and not bank.answer(1, 1).correct
+    # Q3: king and queen really are identical directions in the table
+    assert em.cosine_similarity(t.vector("king"), t.vector("queen")) == pytest.approx(1.0)
+    assert bank.answer(2, 0).correct
+    # Q4: the map really loses variance and its axes really mix features
+    _, proj = em.project_2d(t.vectors)
+    assert proj.explained.sum() < 0.9
+    assert np.sum(np.abs(proj.axes[0]) > 0.1) >= 2
+    assert bank.answer(3, [0, 1]).correct and not bank.answer(3, [0, 1, 2]).correct

@@ -1,0 +1,89 @@
+"""Exercise (lesson 02): cosine similarity of two word vectors.
+
+The learner writes ``cosine_similarity(a, b) -> float``:
+
+    cos(a, b) = (a . b) / (|a| |b|),   |a| = sqrt(a . a)        a, b (d,) -> a number in [-1, 1]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import Case, Exercise, Mistake, register
+
+
+def cosine_similarity(a, b):
+    """Reference solution. a, b: numpy vectors of shape (d,), neither all zeros -> float."""
+    dot = np.sum(a * b)                      # a . b: multiply matching entries, add up
+    length_a = np.sqrt(np.sum(a * a))        # |a|
+    length_b = np.sqrt(np.sum(b * b))        # |b|
+    return float(dot / (length_a * length_b))
+
+
+# ---------------------------------------------------------------- the mistakes the checker names
+
+def _dot_only(a, b):
+    return float(a @ b)
+
+
+def _over_length_a_only(a, b):
+    return float(a @ b / np.linalg.norm(a))
+
+
+def _over_length_b_only(a, b):
+    return float(a @ b / np.linalg.norm(b))
+
+
+def _squared_lengths(a, b):
+    return float(a @ b / ((a @ a) * (b @ b)))
+
+
+def _sum_of_lengths(a, b):
+    return float(a @ b / (np.linalg.norm(a) + np.linalg.norm(b)))
+
+
+def _sum_of_entries(a, b):
+    return float(a @ b / (np.sum(a) * np.sum(b)))
+
+
+def _distance(a, b):
+    return float(np.linalg.norm(a - b))
+
+
+def _cases():
+    from ..embeddings import toy_table
+
+    table = toy_table()
+    rng = np.random.default_rng(2)
+    return [
+        Case(args=(table.vector("cat"), table.vector("dog")), label="'cat' and 'dog' from the lesson's table"),
+        Case(args=(table.vector("apple"), table.vector("bus")), label="'apple' and 'bus' from the lesson's table"),
+        Case(args=(np.array([1.0, 2.0, 2.0]), np.array([2.0, 0.0, 1.0])), label="[1, 2, 2] and [2, 0, 1]"),
+        Case(args=(np.array([3.0, 4.0]), np.array([6.0, 8.0])), label="parallel vectors of different lengths (answer 1)"),
+        Case(args=(np.array([2.0, 0.0]), np.array([0.0, 5.0])), label="perpendicular vectors (answer 0)"),
+        Case(args=(np.array([1.0, -2.0, 0.5]), np.array([-2.0, 4.0, -1.0])), label="opposite directions (answer -1)"),
+        Case(args=(np.array([-1.0, 3.0, 2.0, -0.5]), np.array([2.0, 1.0, -1.0, 3.0])),
+             label="entries that sum to almost nothing"),
+        Case(args=(rng.normal(size=6), rng.normal(size=6)), label="two random vectors of length 6"),
+        Case(args=(5 * rng.normal(size=10), 0.1 * rng.normal(size=10)), label="a long and a short vector (d = 10)"),
+    ]
+
+
+register(Exercise(
+    name="cosine_similarity",
+    reference=cosine_similarity,
+    cases=_cases,
+    mistakes=[
+        Mistake(hint="You returned the dot product a . b. Cosine divides it by both lengths, |a| |b|, "
+                     "so that only the direction counts.", buggy=_dot_only),
+        Mistake(hint="You divided by |a| only; divide by |b| as well.", buggy=_over_length_a_only),
+        Mistake(hint="You divided by |b| only; divide by |a| as well.", buggy=_over_length_b_only),
+        Mistake(hint="You divided by (a . a)(b . b), the squared lengths. A length is the square root: "
+                     "|a| = sqrt(a . a).", buggy=_squared_lengths),
+        Mistake(hint="You divided by |a| + |b|; the lengths are multiplied: |a| * |b|.", buggy=_sum_of_lengths),
+        Mistake(hint="You divided by sum(a) * sum(b). A vector's length is sqrt(sum of its squared entries), "
+                     "not the sum of its entries (which can even be 0 or negative).", buggy=_sum_of_entries),
+        Mistake(hint="You computed the distance |a - b|. Cosine similarity is large for similar vectors, "
+                     "distance is small; use the dot product divided by the lengths.", buggy=_distance),
+    ],
+    signature="cosine_similarity(a, b) -> float   (a, b: numpy vectors of shape (d,))",
+))
