@@ -100,3 +100,59 @@ def test_quiz_answers_are_what_the_package_computes():
     tokens = self_cross.ANIMAL_TOKENS
     assert abs(tokens.index("street") - tokens.index("it")) < abs(tokens.index("animal") - tokens.index("it"))
     assert not bank.answer(3, 2).correct       # "closest noun" is wrong: street is closer
+
+
+# ---------------------------------------------------------------- the exercise
+def _exercise():
+    from attention_course import exercises
+    from attention_course.exercises import cross_attention as module
+
+    return exercises, module
+
+
+def test_exercise_reference_passes_and_agrees_with_the_package():
+    exercises, module = _exercise()
+    assert exercises.check("cross_attention", module.cross_attention).passed
+    assert exercises.check("cross_attention", lambda *a: self_cross.cross_attention(*a)).passed
+    assert "decoder_states @ w_q" in exercises.solution("cross_attention").source
+
+
+def test_exercise_cases_have_n_q_different_from_n_k():
+    exercises, _ = _exercise()
+    cases = exercises.get("cross_attention").get_cases()
+    assert len(cases) >= 3
+    assert all(c.args[0].shape[0] != c.args[1].shape[0] for c in cases)
+    assert any(c.args[0].shape[0] > c.args[1].shape[0] for c in cases)
+
+
+@pytest.mark.parametrize("buggy, words", [
+    ("_self_attention_instead", "self-attention"),
+    ("_queries_from_encoder", "roles are swapped"),
+    ("_no_scaling", "without the scaling"),
+    ("_scaled_by_d_model", "sqrt(d_model)"),
+    ("_softmax_over_queries", "axis=-1"),
+    ("_weights_transposed", "transposed"),
+])
+def test_each_exercise_mistake_is_named(buggy, words):
+    exercises, module = _exercise()
+    report = exercises.check("cross_attention", getattr(module, buggy))
+    assert not report.passed
+    named = [m.hint for m in exercises.get("cross_attention").mistakes if m.hint in report.hints]
+    assert len(named) == 1 and words in named[0]
+
+
+def test_exercise_handwritten_mistakes():
+    exercises, _ = _exercise()
+
+    def stub(decoder_states, encoder_states, w_q, w_k, w_v):
+        raise NotImplementedError
+
+    assert exercises.check("cross_attention", stub).status == "not done"
+
+    def values_from_decoder(decoder_states, encoder_states, w_q, w_k, w_v):
+        q, k, v = decoder_states @ w_q, encoder_states @ w_k, decoder_states @ w_v
+        w = ac.softmax(q @ k.T / np.sqrt(q.shape[-1]))
+        return w @ v, w                                  # (n_q, n_k) @ (n_q, d_v): fails when n_q != n_k
+
+    report = exercises.check("cross_attention", values_from_decoder)
+    assert not report.passed and any("ValueError" in h and "@" in h for h in report.hints)
