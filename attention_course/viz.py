@@ -124,11 +124,18 @@ class _FastRenderer:
 
 
 def encode_png(rgba: np.ndarray) -> bytes:
-    """PNG bytes of an (h, w, 4) uint8 image, opaque, fast compression (~3x faster than default)."""
+    """PNG bytes of an (h, w, 4) uint8 image, opaque, with an adaptive 256-colour palette.
+
+    Plots have few colours, so the palette is visually lossless here, and it is both faster
+    (one byte per pixel to compress) and ~2.5x smaller than RGB: measured 4 ms and 30 kB vs
+    7 ms and 77 kB for the 12-token explorer. Smaller matters for notebooks stored with
+    outputs and for remote kernels (Colab, Binder) sending every update over the network.
+    """
     from PIL import Image
 
     out = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(out, format="png", compress_level=1)
+    image = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+    image.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, format="png", compress_level=1)
     return out.getvalue()
 
 
@@ -422,7 +429,7 @@ class TokenLinks(_View):
         ax.set_xlim(-0.9, 1.9)
         ax.set_ylim(n - 0.4, -0.8)
         ax.set_axis_off()
-        ax.set_title(title if title is not None else "Links from the selected query")
+        ax.set_title(title if title is not None else "Links (width = weight)")
         ax.text(self.X_QUERY, -0.75, "query", ha="right", va="center", style="italic", color="0.4")
         ax.text(self.X_KEY, -0.75, "key", ha="left", va="center", style="italic", color="0.4")
         self._yq, self._yk = self._rows(n_q, n), self._rows(n_k, n)
