@@ -269,3 +269,46 @@ def toy_alignment():
         [0.0, 0.0, 0.0, 0.0, 1.0],   # lait
     ])
     return source, target, keys, queries
+
+
+# --- Figures (matplotlib is imported only when you draw) ----------------------------------
+
+def plot_recovery(table: RecoveryTable, ax=None, title="Recovering the first token"):
+    """Accuracy vs sequence length: one solid line per vector size (fixed context) and
+    dashed lines for attention; the dotted line is chance. Returns the figure."""
+    from . import viz
+
+    if ax is None:
+        fig, ax = viz.new_figure(width=7.0, height=3.8)
+    else:
+        fig = ax.get_figure(root=True)
+    colors = _size_colors(len(table.vector_sizes))
+    for color, size, fixed, attention in zip(colors, table.vector_sizes, table.fixed, table.attention):
+        ax.plot(table.lengths, fixed, "o-", color=color, markersize=3.5, label=f"fixed vector, {size} numbers")
+        ax.plot(table.lengths, attention, "--", color=color, linewidth=1.2, alpha=0.8)
+    ax.plot([], [], "k--", linewidth=1.2, label="attention (every size)")
+    ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance (a random guess)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(table.lengths, [str(n) for n in table.lengths])
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlabel("sequence length (tokens)")
+    ax.set_ylabel("first token recovered (fraction)")
+    ax.set_title(title)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return fig
+
+
+def _size_colors(n):
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["plasma"]
+    return [cmap(0.1 + 0.75 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def plot_alignment(weights, source, target, ax=None):
+    """Heatmap of decoder-step weights (n_target, n_source) with words on both axes."""
+    from . import viz
+
+    return viz.heatmap(weights, list(target), list(source), ax=ax,
+                       title="Where each French step looks", xlabel="English word (key)",
+                       ylabel="French word being written (query)")

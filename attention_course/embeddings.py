@@ -218,3 +218,29 @@ def describe_axis(projection: Projection, features, axis: int, top: int = 2) -> 
     weights = projection.axes[axis]
     order = np.argsort(-np.abs(weights))[:top]
     return ", ".join(f"{weights[j]:+.2f} {features[j]}" for j in order)
+
+
+# --- Figures (matplotlib is imported only when you draw) ----------------------------------
+
+def plot_map(table: EmbeddingTable, projection: Projection | None = None, ax=None,
+             title="The words on a 2-D map"):
+    """Scatter of every word at its 2-D coordinates, labelled; returns (fig, ax, coords, projection)."""
+    from . import viz
+
+    coords, projection = project_2d(table.vectors, projection)
+    if ax is None:
+        fig, ax = viz.new_figure(width=6.0, height=4.6)
+    else:
+        fig = ax.get_figure(root=True)
+    ax.scatter(coords[:, 0], coords[:, 1], s=22, color="#3b75af", zorder=2)
+    placed = {}
+    for word, (x, y) in zip(table.words, coords):
+        key = (round(x, 3), round(y, 3))
+        shift = 9 * placed.get(key, 0)                      # words on the same spot: stack their labels
+        placed[key] = placed.get(key, 0) + 1
+        ax.annotate(word, (x, y), textcoords="offset points", xytext=(4, 3 - shift), fontsize=8)
+    ax.set_xlabel(f"axis 1 ({describe_axis(projection, table.features, 0)})")
+    ax.set_ylabel(f"axis 2 ({describe_axis(projection, table.features, 1)})")
+    ax.set_title(title)
+    ax.margins(0.15)
+    return fig, ax, coords, projection

@@ -140,3 +140,34 @@ def test_quiz_numbers_come_from_the_experiment():
     # Q5: the weighted sum of values
     context = np.array([0.1, 0.7, 0.2]) @ np.array([[1, 0], [0, 1], [1, 1]])
     assert bank.answer(4, float(context[0])).correct and not bank.answer(4, 0.1).correct
+
+
+# ---------------------------------------------------------------- the exercise
+
+def test_context_exercise_passes_a_correct_solution():
+    from attention_course import exercises
+    report = exercises.check("context_vector", lambda weights, values: weights @ values)
+    assert report.passed, report.hints
+
+
+@pytest.mark.parametrize("learner, phrase", [
+    (lambda w, v: v.mean(axis=0), "averaged the values equally"),
+    (lambda w, v: v[np.argmax(w)], "largest weight"),
+    (lambda w, v: w @ v / len(w), "divided the weighted sum by n"),
+    (lambda w, v: (w[:, None] * v).sum(axis=1), "across the positions"),
+    (lambda w, v: v[-1], "last value"),
+])
+def test_context_exercise_names_each_mistake(learner, phrase):
+    from attention_course import exercises
+    report = exercises.check("context_vector", learner)
+    assert not report.passed
+    assert any(phrase in hint for hint in report.hints), report.hints
+
+
+def test_context_exercise_stub_and_solution():
+    from attention_course import exercises
+
+    def learner(weights, values):
+        raise NotImplementedError
+    assert exercises.check("context_vector", learner).status == "not done"
+    assert "def context_vector" in str(exercises.solution("context_vector"))
