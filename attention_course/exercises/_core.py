@@ -471,7 +471,9 @@ def _named_mistakes(ex, expected, buggy, got, n, tols):
         counted = [k for k in differs
                    if _status(got[k], n) == _status(expected[k], n) or _status(got[k], n) == _status(bug[k], n)]
         matches = [k for k in counted if _same(bug[k], got[k], n, *tols[k])]
-        if matches and 2 * len(matches) >= len(counted):
+        # At least half of the informative cases must match, and (one-case exercises
+        # aside) at least two cases must be informative: one coincidence is no evidence.
+        if matches and 2 * len(matches) >= len(counted) and len(counted) >= min(2, len(differs)):
             hints.append(mistake.hint)
             explained.update(matches)
     return hints, explained

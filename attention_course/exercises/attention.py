@@ -1,0 +1,170 @@
+"""Exercises (lessons 05-06 and 09): scaled dot-product attention, without and with a mask.
+
+``scaled_dot_product_attention``: the learner writes
+``scaled_dot_product_attention(q, k, v) -> (output, weights)``:
+
+    scores  = q @ k^T / sqrt(d_k)       (..., n_q, n_k)
+    weights = softmax(scores) over keys (..., n_q, n_k)   each row sums to 1
+    output  = weights @ v               (..., n_q, d_v)
+
+``masked_attention``: the same with a bool mask (True = may attend), called as
+``scaled_dot_product_attention(q, k, v, mask)``; ``mask=None`` means no mask.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import Case, Exercise, Mistake, register
+
+
+def scaled_dot_product_attention(q, k, v):
+    """Reference solution. q (..., n_q, d_k), k (..., n_k, d_k), v (..., n_k, d_v)
+    -> output (..., n_q, d_v), weights (..., n_q, n_k)."""
+    d_k = q.shape[-1]
+    scores = q @ k.swapaxes(-2, -1) / np.sqrt(d_k)            # (..., n_q, n_k)
+    scores = scores - scores.max(axis=-1, keepdims=True)      # stable softmax over the keys
+    e = np.exp(scores)
+    weights = e / e.sum(axis=-1, keepdims=True)               # each row sums to 1
+    return weights @ v, weights                               # (..., n_q, d_v), (..., n_q, n_k)
+
+
+def masked_attention(q, k, v, mask=None):
+    """Reference solution. As scaled_dot_product_attention, plus mask broadcastable to
+    (..., n_q, n_k): True = this query may attend to this key."""
+    d_k = q.shape[-1]
+    scores = q @ k.swapaxes(-2, -1) / np.sqrt(d_k)            # (..., n_q, n_k)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)              # hidden keys: exp(-inf) = 0
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores)
+    weights = e / e.sum(axis=-1, keepdims=True)
+    return weights @ v, weights
+
+
+# ---------------------------------------------------------------- the mistakes the checker names
+
+def _attention(q, k, v, mask=None, *, scale="sqrt_dk", axis=-1, stable=True, normalise=True,
+               mask_mode="before", transpose="swap", swap_outputs=False):
+    """Attention with one switch per mistake (the buggy variants below)."""
+    kt = k.swapaxes(-2, -1) if transpose == "swap" else k.T
+    scores = q @ kt
+    d_k, d_v = q.shape[-1], v.shape[-1]
+    scores = scores * {"sqrt_dk": 1 / np.sqrt(d_k), "none": 1.0, "dk": 1 / d_k, "sqrt_dv": 1 / np.sqrt(d_v)}[scale]
+    if mask is not None and mask_mode != "after":
+        if mask_mode == "before":
+            scores = np.where(mask, scores, -np.inf)
+        elif mask_mode == "zero":
+            scores = np.where(mask, scores, 0.0)
+        elif mask_mode == "inverted":
+            scores = np.where(mask, -np.inf, scores)
+        elif mask_mode == "added":
+            scores = scores + mask
+    if stable:
+        scores = scores - scores.max(axis=axis, keepdims=True)
+    e = np.exp(scores)
+    weights = e / e.sum(axis=axis, keepdims=True) if normalise else e
+    if mask is not None and mask_mode == "after":
+        weights = weights * mask
+    output = weights @ v
+    return (weights, output) if swap_outputs else (output, weights)
+
+
+def _variant(**switches):
+    def buggy(q, k, v, mask=None):
+        return _attention(q, k, v, mask, **switches)
+    return buggy
+
+
+_COMMON = [
+    Mistake("Missing the 1/√d_k scaling: divide the scores q @ k^T by np.sqrt(d_k), with d_k = q.shape[-1]. "
+            "Without it large d_k gives large scores and a near one-hot softmax.", _variant(scale="none")),
+    Mistake("You divided the scores by d_k instead of √d_k: the scaling is 1/np.sqrt(d_k) (it keeps the scores' "
+            "variance near 1 when q and k have unit-variance entries).", _variant(scale="dk")),
+    Mistake("You scaled by √d_v (v's last dimension); the scaling uses d_k, the last dimension of q and k.",
+            _variant(scale="sqrt_dv")),
+    Mistake("Softmax over the query axis instead of the key axis: each query's row of weights must sum to 1, so "
+            "normalise along axis=-1 (the keys), not axis=-2.", _variant(axis=-2)),
+    Mistake("No max-subtraction in the softmax: large scores overflow exp to inf and inf / inf gives NaN. "
+            "Subtract scores.max(axis=-1, keepdims=True) before np.exp.", _variant(stable=False)),
+    Mistake("Not normalised: your weights are the exponentials without dividing by their sum along the keys, so "
+            "a row doesn't add up to 1.", _variant(normalise=False)),
+    Mistake("k.T reverses ALL axes of a batched array, mixing the batch into the matrix product. Transpose only "
+            "the last two axes: k.swapaxes(-2, -1) (or np.swapaxes(k, -2, -1)).", _variant(transpose="T")),
+    Mistake("You returned (weights, output); return (output, weights), in that order.", _variant(swap_outputs=True)),
+]
+
+_MASK = [
+    Mistake("Mask applied after the softmax: the hidden keys' weights are set to 0 but the row no longer sums to "
+            "1. Hide the scores before the softmax: np.where(mask, scores, -np.inf).", _variant(mask_mode="after")),
+    Mistake("Hidden scores set to 0 instead of -inf (e.g. scores * mask): exp(0) = 1, so hidden keys still get "
+            "weight. Use np.where(mask, scores, -np.inf).", _variant(mask_mode="zero")),
+    Mistake("Mask inverted: True means 'may attend', so keep the scores where mask is True and hide them where it "
+            "is False: np.where(mask, scores, -np.inf).", _variant(mask_mode="inverted")),
+    Mistake("You added the bool mask to the scores: True counts as 1, so visible keys get +1 and hidden ones stay "
+            "visible. Use np.where(mask, scores, -np.inf).", _variant(mask_mode="added")),
+]
+
+
+# ---------------------------------------------------------------------------- cases
+
+def _qkv(rng, batch, n_q, n_k, d_k, d_v, scale=1.0, dtype=np.float64):
+    q = rng.normal(size=(*batch, n_q, d_k)) * scale
+    k = rng.normal(size=(*batch, n_k, d_k)) * scale
+    v = rng.normal(size=(*batch, n_k, d_v))
+    return tuple(a.astype(dtype) for a in (q, k, v))
+
+
+def cases():
+    rng = np.random.default_rng(5)
+    return [
+        Case(_qkv(rng, (), 3, 3, 4, 4), label="3 queries, 3 keys, d_k = 4"),
+        Case(_qkv(rng, (), 2, 5, 4, 3), label="non-square: 2 queries, 5 keys"),
+        Case(_qkv(rng, (), 4, 3, 8, 2), label="d_v = 2 differs from d_k = 8"),
+        Case(_qkv(rng, (), 1, 4, 16, 16), label="one query, d_k = 16"),
+        Case(_qkv(rng, (2,), 3, 5, 4, 6), label="a batch of 2"),
+        Case(_qkv(rng, (2, 3), 4, 4, 8, 8), label="batch 2 x 3 heads"),
+        Case(_qkv(rng, (), 3, 4, 4, 4, scale=30.0), label="huge scores"),
+        Case(_qkv(rng, (), 3, 4, 8, 5, dtype=np.float32), label="float32"),
+    ]
+
+
+def _mask_case(rng, batch, n_q, n_k, d_k, d_v, mask, label):
+    return Case((*_qkv(rng, batch, n_q, n_k, d_k, d_v), mask), label=label)
+
+
+def masked_cases():
+    rng = np.random.default_rng(9)
+    causal4 = np.tril(np.ones((4, 4), dtype=bool))
+    padding = np.arange(5)[None, None, :] < np.array([3, 5])[:, None, None]      # (2, 1, 5)
+    scattered = rng.random((3, 6)) < 0.5
+    scattered[:, 0] = True                                                        # every row sees a key
+    return [
+        _mask_case(rng, (), 4, 4, 4, 4, causal4, "causal mask, 4 tokens"),
+        _mask_case(rng, (2,), 4, 4, 8, 3, causal4, "causal mask over a batch of 2"),
+        _mask_case(rng, (2, 2), 4, 4, 4, 4, causal4, "causal mask, batch 2 x 2 heads"),
+        _mask_case(rng, (2,), 3, 5, 4, 4, padding, "padding mask (2, 1, 5)"),
+        _mask_case(rng, (), 3, 6, 8, 2, scattered, "scattered mask, 3 queries, 6 keys"),
+        Case((*_qkv(rng, (), 4, 4, 4, 4, scale=30.0), causal4), label="causal mask, huge scores"),
+        Case((*_qkv(rng, (), 4, 4, 8, 8, dtype=np.float32), causal4), label="causal mask, float32"),
+        Case((*_qkv(rng, (), 3, 4, 4, 4), None), label="no mask (mask=None)"),
+        Case((*_qkv(rng, (), 2, 5, 4, 3), np.ones((2, 5), dtype=bool)), label="mask that hides nothing"),
+    ]
+
+
+register(Exercise(
+    name="scaled_dot_product_attention",
+    reference=scaled_dot_product_attention,
+    cases=cases,
+    mistakes=_COMMON,
+    output_names=("output", "weights"),
+    signature="scaled_dot_product_attention(q, k, v) -> (output, weights)",
+))
+
+register(Exercise(
+    name="masked_attention",
+    reference=masked_attention,
+    cases=masked_cases,
+    mistakes=_MASK + _COMMON,
+    output_names=("output", "weights"),
+    signature="scaled_dot_product_attention(q, k, v, mask=None) -> (output, weights), mask True = may attend",
+))
