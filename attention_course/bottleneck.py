@@ -312,3 +312,68 @@ def plot_alignment(weights, source, target, ax=None):
     return viz.heatmap(weights, list(target), list(source), ax=ax,
                        title="Where each French step looks", xlabel="English word (key)",
                        ylabel="French word being written (query)")
+
+
+# --- Widget: sequence length and vector size --------------------------------------------------
+
+def recovery_explorer(table: RecoveryTable, length: int = 16, vector_size: int = 32):
+    """Sliders for the sequence length and the fixed vector's size, over the curves of ``table``.
+
+    The curves come from ``table`` (one per vector size); the two dots are computed live at the
+    chosen length. Returns an ``attention_course.widgets.Interactive``.
+    """
+    import ipywidgets as W
+
+    from . import widgets
+
+    if vector_size not in table.vector_sizes:
+        raise ValueError(f"recovery_explorer: vector_size must be one of {table.vector_sizes}, got {vector_size}.")
+    max_length = max(table.lengths)
+
+    def setup(fig):
+        ax = fig.add_subplot()
+        fixed, attention = table.row(vector_size)
+        state = {
+            "fixed": ax.plot(table.lengths, fixed, "o-", color="#7b2a8c", markersize=3, label="fixed vector")[0],
+            "attention": ax.plot(table.lengths, attention, "s--", color="#2a9d8f", markersize=3,
+                                 label="attention")[0],
+            "budget": ax.axvline(vector_size / table.d_token, color="0.4", linestyle="--", linewidth=1,
+                                 label="length x d_token = vector size"),
+            "fixed_dot": ax.plot([length], [0], "o", color="#7b2a8c", markersize=10, alpha=0.5)[0],
+            "attention_dot": ax.plot([length], [1], "s", color="#2a9d8f", markersize=10, alpha=0.5)[0],
+        }
+        ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(table.lengths, [str(n) for n in table.lengths])
+        ax.set_xlim(0.8, max_length * 1.25)
+        ax.set_ylim(-0.02, 1.08)
+        ax.set_xlabel("sequence length (tokens)")
+        ax.set_ylabel("first token recovered (fraction)")
+        ax.set_title("Squeeze into one vector, or look back?")
+        ax.legend(fontsize=7.5, loc="lower left", frameon=False)
+        return state
+
+    def update(state, length, vector_size):
+        fixed, attention = table.row(vector_size)
+        state["fixed"].set_ydata(fixed)
+        state["attention"].set_ydata(attention)
+        state["budget"].set_xdata([vector_size / table.d_token] * 2)
+        f = fixed_context_recovery(length, vector_size, d_token=table.d_token)
+        a = attention_recovery(length, vector_size, d_token=table.d_token)
+        state["fixed_dot"].set_data([length], [f])
+        state["attention_dot"].set_data([length], [a])
+        numbers = length * table.d_token
+        tokens = "1 token" if length == 1 else f"{length} tokens"
+        return (f"{tokens} x {table.d_token} numbers = {numbers} numbers to remember; "
+                f"the fixed vector holds {vector_size} ({'fits' if numbers <= vector_size else 'does not fit'}).\n"
+                f"first token recovered: fixed vector {f:.0%}, attention {a:.0%} (chance {table.chance:.0%}).\n"
+                f"attention keeps {'the token vector and its key' if length == 1 else f'all {length} token vectors and {length} keys'}"
+                f" ({length * (table.d_token + vector_size)} numbers).")
+
+    return widgets.Interactive(
+        setup, update, figsize=(6.4, 3.8),
+        length=widgets.slider(1, max_length, 1, length, "sequence length"),
+        vector_size=W.SelectionSlider(options=list(table.vector_sizes), value=vector_size,
+                                      description="vector size", style={"description_width": "initial"},
+                                      layout=W.Layout(width="420px")),
+    )

@@ -233,14 +233,104 @@ def plot_map(table: EmbeddingTable, projection: Projection | None = None, ax=Non
     else:
         fig = ax.get_figure(root=True)
     ax.scatter(coords[:, 0], coords[:, 1], s=22, color="#3b75af", zorder=2)
-    placed = {}
-    for word, (x, y) in zip(table.words, coords):
-        key = (round(x, 3), round(y, 3))
-        shift = 9 * placed.get(key, 0)                      # words on the same spot: stack their labels
-        placed[key] = placed.get(key, 0) + 1
-        ax.annotate(word, (x, y), textcoords="offset points", xytext=(4, 3 - shift), fontsize=8)
+    _label_points(ax, table.words, coords, fontsize=8)
     ax.set_xlabel(f"axis 1 ({describe_axis(projection, table.features, 0)})")
     ax.set_ylabel(f"axis 2 ({describe_axis(projection, table.features, 1)})")
     ax.set_title(title)
     ax.margins(0.15)
     return fig, ax, coords, projection
+
+
+def _label_points(ax, words, coords, fontsize=8, **kwargs):
+    """Write each word next to its point; words on the same spot get stacked labels."""
+    placed = {}
+    for word, (x, y) in zip(words, coords):
+        key = (round(float(x), 3), round(float(y), 3))
+        shift = (fontsize + 1) * placed.get(key, 0)
+        placed[key] = placed.get(key, 0) + 1
+        ax.annotate(word, (x, y), textcoords="offset points", xytext=(4, 3 - shift), fontsize=fontsize, **kwargs)
+
+
+# --- Widget: move a word's features -------------------------------------------------------------
+
+def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
+    """Pick a word, move its features with sliders; its neighbours and map position follow.
+
+    The map's axes stay those of the original table, so only the edited word moves.
+    Returns an ``attention_course.widgets.Interactive``; ``.set(word=..., size=...)`` drives it.
+    """
+    import ipywidgets as W
+
+    from . import viz, widgets
+
+    table.index(word)
+    coords, projection = project_2d(table.vectors)
+    names = table.features
+    for name in names:
+        if not name.isidentifier():
+            raise ValueError(f"feature_explorer: feature names must be Python identifiers, got {name!r}.")
+
+    def setup(fig):
+        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=[1.0, 1.15])
+        ax_map.scatter(coords[:, 0], coords[:, 1], s=16, color="0.6", zorder=2)
+        _label_points(ax_map, table.words, coords, fontsize=7, color="0.35")
+        state = {
+            "links": [ax_map.plot([], [], "-", color=viz.HIGHLIGHT, linewidth=1, alpha=0.6)[0] for _ in range(k)],
+            "before": ax_map.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor="0.2")[0],
+            "after": ax_map.plot([], [], "o", markersize=8, color=viz.HIGHLIGHT, zorder=4)[0],
+            "label": ax_map.text(0, 0, "", fontsize=9, fontweight="bold", color=viz.HIGHLIGHT, zorder=5),
+        }
+        pad = 0.35
+        ax_map.set_xlim(coords[:, 0].min() - pad, coords[:, 0].max() + pad)
+        ax_map.set_ylim(coords[:, 1].min() - pad, coords[:, 1].max() + pad)
+        ax_map.set_xlabel("map axis 1")
+        ax_map.set_ylabel("map axis 2")
+        ax_map.set_title("Where the word lands (ring: before)")
+        state["bars"] = viz.bars(np.zeros(len(table.words)), list(table.words), ax=ax_bars, ylim=(-1.1, 1.25),
+                                 title="cosine with each word's original vector", ylabel="cosine similarity")
+        return state
+
+    def update(state, word, **features):
+        vector = np.array([features[name] for name in names])
+        i = table.index(word)
+        xy, xy0 = projection.transform(vector), coords[i]
+        state["before"].set_data([xy0[0]], [xy0[1]])
+        state["after"].set_data([xy[0]], [xy[1]])
+        state["label"].set_position((xy[0] + 0.04, xy[1] - 0.12))
+        state["label"].set_text(word)
+        bars = state["bars"]
+        if not np.any(vector):
+            bars.update(np.zeros(len(table.words)))
+            for line in state["links"]:
+                line.set_data([], [])
+            return f"{word}: every feature is 0 - a zero vector has no direction, so it has no cosine with anything."
+        cosines = np.array([cosine_similarity(vector, v) for v in table.vectors])
+        bars.update(cosines)
+        neighbours = nearest_neighbours(table, word, k=k, vector=vector)
+        chosen = {table.index(w) for w, _ in neighbours}
+        for j, patch in enumerate(bars.patches):
+            patch.set_color(viz.HIGHLIGHT if j in chosen else ("0.55" if j == i else "#3b75af"))
+        for line, (w, _) in zip(state["links"], neighbours):
+            xj, yj = coords[table.index(w)]
+            line.set_data([xy[0], xj], [xy[1], yj])
+        features_text = ", ".join(f"{name} {features[name]:+.2f}" for name in names)
+        near = ", ".join(f"{w} {s:.2f}" for w, s in neighbours)
+        return (f"{word} = [{features_text}]\n"
+                f"nearest by cosine: {near}\n"
+                f"map position ({xy[0]:+.2f}, {xy[1]:+.2f}), was ({xy0[0]:+.2f}, {xy0[1]:+.2f}); "
+                f"cosine with its original vector {cosines[i]:.2f}")
+
+    start = table.vector(word)
+    word_control = W.Dropdown(options=list(table.words), value=word, description="word")
+    sliders = {name: widgets.slider(-1.0, 1.0, 0.05, round(float(x), 2), name) for name, x in zip(names, start)}
+    holder = {}
+
+    def sync_sliders(change):                # picking a word loads its features into the sliders
+        explorer = holder.get("explorer")
+        if explorer is not None:
+            explorer.set(**{name: float(x) for name, x in zip(names, table.vector(change["new"]))})
+
+    word_control.observe(sync_sliders, names="value")     # registered first: runs before the redraw
+    explorer = widgets.Interactive(setup, update, figsize=(10.0, 4.2), word=word_control, **sliders)
+    holder["explorer"] = explorer
+    return explorer

@@ -171,3 +171,26 @@ def test_context_exercise_stub_and_solution():
         raise NotImplementedError
     assert exercises.check("context_vector", learner).status == "not done"
     assert "def context_vector" in str(exercises.solution("context_vector"))
+
+
+# ---------------------------------------------------------------- the widget
+
+def test_explorer_follows_both_knobs_to_their_ends():
+    table = bn.recovery_table([1, 4, 16, 64], [8, 32, 128], n_train=600, n_test=300)
+    explorer = bn.recovery_explorer(table, length=16, vector_size=32)
+    assert "16 tokens" in explorer.text and "holds 32" in explorer.text
+    for length in (1, 64):
+        for size in (8, 128):
+            explorer.set(length=length, vector_size=size)
+            assert f"holds {size}" in explorer.text and "nan" not in explorer.text.lower()
+    explorer.set(length=64, vector_size=8)
+    assert "fixed vector 100%" not in explorer.text and "attention 100%" in explorer.text
+    explorer.set(length=1, vector_size=8)
+    assert "fixed vector 100%" in explorer.text and "1 token x" in explorer.text
+    assert explorer.check_extremes()
+
+
+def test_explorer_rejects_a_size_not_in_the_table():
+    table = bn.recovery_table([1, 2], [8], n_train=100, n_test=50)
+    with pytest.raises(ValueError, match="vector_size"):
+        bn.recovery_explorer(table, vector_size=32)

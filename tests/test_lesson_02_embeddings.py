@@ -200,3 +200,30 @@ def test_quiz_numbers_come_from_the_package():
     assert proj.explained.sum() < 0.9
     assert np.sum(np.abs(proj.axes[0]) > 0.1) >= 2
     assert bank.answer(3, [0, 1]).correct and not bank.answer(3, [0, 1, 2]).correct
+
+
+# ---------------------------------------------------------------- the widget
+
+def test_feature_explorer_moves_the_word_and_its_neighbours(table):
+    explorer = em.feature_explorer(table, word="cat")
+    assert "nearest by cosine: kitten" in explorer.text
+    explorer.set(alive=0.0, machine=1.0)
+    assert "nearest by cosine: bicycle" in explorer.text or "nearest by cosine: car" in explorer.text
+    x_after = explorer.state["after"].get_xdata()[0]
+    x_before = explorer.state["before"].get_xdata()[0]
+    assert x_after != pytest.approx(x_before)
+
+
+def test_picking_a_word_loads_its_features(table):
+    explorer = em.feature_explorer(table, word="cat")
+    explorer.set(size=1.0)
+    explorer.set(word="bus")
+    assert explorer.values["size"] == pytest.approx(table.vector("bus")[em.FEATURES.index("size")])
+    assert explorer.text.startswith("bus = ") and "cosine with its original vector 1.00" in explorer.text
+
+
+def test_feature_explorer_survives_the_zero_vector_and_the_corners(table):
+    explorer = em.feature_explorer(table, word="king")
+    explorer.set(**{name: 0.0 for name in em.FEATURES})
+    assert "zero vector" in explorer.text
+    assert len(explorer.check_extremes()) == 2 ** len(em.FEATURES)
