@@ -186,6 +186,90 @@ def river_sentence(strength: float = 2.0):
     return list(RIVER_TOKENS), strength * x, strength * x, x.copy()
 
 
+# ---------------------------------------------------------------- the d_k slider
+class ScoreSpread:
+    """The data behind the d_k slider, computed once so a slider move is cheap.
+
+    ``scores`` (n_samples, d_k_max): q . k of random pairs using the first d_k coordinates
+    (column d_k - 1). ``query_scores`` (n_queries, n_keys, d_k_max): the scores of
+    ``n_queries`` random queries against ``n_keys`` random keys each, likewise for every d_k.
+    """
+
+    def __init__(self, d_k_max: int = 512, n_samples: int = 4000, n_queries: int = 500, n_keys: int = 8,
+                 seed: int = 0):
+        _check_positive("ScoreSpread", d_k_max=d_k_max, n_samples=n_samples, n_queries=n_queries, n_keys=n_keys)
+        self.d_k_max = d_k_max
+        self.scores = prefix_scores(*random_queries_keys(n_samples, d_k_max, seed))
+        q, k = random_attention_scores(n_queries, n_keys, d_k_max, seed + 1)
+        self.query_scores = np.cumsum(k * q, axis=-1)        # (n_queries, n_keys, d_k_max)
+
+    def at(self, d_k: int) -> dict:
+        """Everything the slider shows for one ``d_k``.
+
+        "raw", "scaled": (n_samples,) scores q . k and q . k / sqrt(d_k);
+        "sorted_raw", "sorted_scaled": (n_keys,) each query's softmax weights sorted from
+        largest to smallest, then averaged over the queries.
+        """
+        if not (isinstance(d_k, (int, np.integer)) and 1 <= d_k <= self.d_k_max):
+            raise ValueError(f"ScoreSpread.at: d_k must be an integer in 1..{self.d_k_max}, got {d_k!r}.")
+        raw = self.scores[:, d_k - 1]
+        s = self.query_scores[:, :, d_k - 1]                  # (n_queries, n_keys)
+        ranked = {name: -np.sort(-softmax(s * scale), axis=-1).mean(axis=0)
+                  for name, scale in (("raw", 1.0), ("scaled", 1 / math.sqrt(d_k)))}
+        return {"raw": raw, "scaled": raw / math.sqrt(d_k),
+                "sorted_raw": ranked["raw"], "sorted_scaled": ranked["scaled"]}
+
+
+def score_explorer(d_k: int = 64, d_k_max: int = 512, seed: int = 0):
+    """The lesson's slider: histograms of raw and scaled scores, and one query's weights, vs d_k.
+
+    Returns an ``attention_course.widgets.Interactive`` with one control, ``d_k``.
+    """
+    from . import widgets
+
+    data = ScoreSpread(d_k_max=d_k_max, seed=seed)
+    edges = np.linspace(-60, 60, 121)
+    red, blue = "#d62728", "#1f77b4"
+
+    def setup(fig):
+        ax_h, ax_w = fig.subplots(1, 2)
+        zeros = np.zeros(len(edges) - 1)
+        raw = ax_h.stairs(zeros, edges, fill=True, color=red, alpha=0.45, label="q . k")
+        scaled = ax_h.stairs(zeros, edges, fill=True, color=blue, alpha=0.6, label="q . k / sqrt(d_k)")
+        ax_h.set_ylim(0, 0.6)
+        ax_h.set_xlim(edges[0], edges[-1])
+        ax_h.set_xlabel("score (values beyond +-60 not shown)")
+        ax_h.set_ylabel("density")
+        ax_h.set_title("Scores of 4000 random pairs")
+        ax_h.legend(fontsize=8, loc="upper left")
+        n_keys = data.query_scores.shape[1]
+        x = np.arange(n_keys)
+        bars_raw = ax_w.bar(x - 0.2, np.zeros(n_keys), width=0.4, color=red, label="softmax(q . k)")
+        bars_scaled = ax_w.bar(x + 0.2, np.zeros(n_keys), width=0.4, color=blue, label="softmax(q . k / sqrt(d_k))")
+        ax_w.set_ylim(0, 1.05)
+        ax_w.set_xticks(x, [str(j + 1) for j in x])
+        ax_w.set_xlabel("rank of the key (1 = the query's top key)")
+        ax_w.set_ylabel("attention weight (mean)")
+        ax_w.set_title(f"Weights by rank, {data.query_scores.shape[0]} queries x {n_keys} keys")
+        ax_w.legend(fontsize=8, loc="upper left")
+        return {"raw": raw, "scaled": scaled, "bars_raw": bars_raw, "bars_scaled": bars_scaled}
+
+    def update(state, d_k):
+        r = data.at(int(d_k))
+        state["raw"].set_data(np.histogram(r["raw"], edges, density=True)[0])
+        state["scaled"].set_data(np.histogram(r["scaled"], edges, density=True)[0])
+        for bars, w in ((state["bars_raw"], r["sorted_raw"]), (state["bars_scaled"], r["sorted_scaled"])):
+            for bar, h in zip(bars, w):
+                bar.set_height(h)
+        return (f"Var(q . k) = {r['raw'].var():.1f} (theory: d_k = {int(d_k)}),  "
+                f"Var(q . k / sqrt(d_k)) = {r['scaled'].var():.2f} (theory: 1)\n"
+                f"top key's weight (mean over queries): {r['sorted_raw'][0]:.2f} raw, "
+                f"{r['sorted_scaled'][0]:.2f} scaled")
+
+    return widgets.Interactive(setup, update, figsize=(9.6, 3.6),
+                               d_k=widgets.slider(1, d_k_max, 1, d_k, "d_k"))
+
+
 # ---------------------------------------------------------------- 4. attention is differentiable
 def weight_gradient_wrt_query(q, k, i: int, j: int, scale=None):
     """d weights[i, j] / d q[i], worked out by hand: (d_k,) numpy array.

@@ -93,14 +93,15 @@ def test_quiz_answers_are_what_the_package_computes():
 
     bank = quiz.load("06_scaled_dot_product")
     assert 3 <= len(bank) <= 5
-    assert bank.answer(0, 0).correct and not bank.answer(0, 1).correct
+    fb = bank.answer(0, 0)                                   # 'rows sum to 1' is the softmax's job
+    assert bank.answer(0, 2).correct and not fb.correct and "softmax" in fb.explanation
     # q.k for d_k = 64: the sample standard deviation is close to the answer 8
     sd = float(np.sqrt(scaling.score_variance((64,), n_samples=20000, seed=0)["unscaled"][0]))
     assert abs(sd - 8) < 0.3 and bank.answer(1, 8).correct
     fb = bank.answer(1, 64)
     assert not fb.correct and "variance" in fb.explanation
-    assert bank.answer(2, [0, 1]).correct and not bank.answer(2, [0, 1, 2]).correct
-    assert bank.answer(3, 0).correct and not bank.answer(3, 1).correct
+    assert bank.answer(2, [1, 3]).correct and not bank.answer(2, [1, 2, 3]).correct
+    assert bank.answer(3, 1).correct and not bank.answer(3, 0).correct
     _, w = ac.scaled_dot_product_attention(np.array([[1.0, 1, 0, 0]]), np.array([[1.0, 1, 0, 0], [0, 0, 0, 0]]),
                                            np.eye(2))                       # raw scores [2, 0], d_k = 4
     assert bank.answer(4, float(w[0, 0])).correct
@@ -128,3 +129,27 @@ def test_nudging_a_query_along_the_gradient_raises_its_weight():
     assert np.all(np.diff(history) > 0) and history[-1] > 0.5 > history[0]
     changed = np.any(q_new != q, axis=1)
     assert changed.tolist() == [i == bank for i in range(len(tokens))]   # only the bank query moved
+
+
+def test_score_spread_top_weight_grows_raw_but_not_scaled():
+    data = scaling.ScoreSpread(d_k_max=256, n_samples=500, n_queries=300, seed=0)
+    low, high = data.at(1), data.at(256)
+    assert high["sorted_raw"][0] > 0.85 > low["sorted_raw"][0] + 0.4
+    assert abs(high["sorted_scaled"][0] - low["sorted_scaled"][0]) < 0.1
+    for r in (low, high):
+        np.testing.assert_allclose(r["sorted_raw"].sum(), 1.0)
+        assert np.all(np.diff(r["sorted_raw"]) <= 0)               # sorted largest first
+    np.testing.assert_allclose(low["raw"], low["scaled"])          # d_k = 1: nothing to scale
+    with pytest.raises(ValueError, match="d_k"):
+        data.at(257)
+
+
+def test_score_explorer_slider_extremes_stay_finite():
+    pytest.importorskip("ipywidgets")
+    explorer = scaling.score_explorer(d_k=64, d_k_max=128)
+    assert "theory: d_k = 64" in explorer.text
+    results = explorer.check_extremes()                        # d_k = 1 and d_k = 128, no nan/inf
+    assert [r["values"]["d_k"] for r in results] == [1, 128]
+    explorer.set(d_k=128)
+    raw_var = float(explorer.text.split("Var(q . k) = ")[1].split(" ")[0])
+    assert 100 < raw_var < 160

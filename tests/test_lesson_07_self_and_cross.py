@@ -90,16 +90,16 @@ def test_quiz_answers_are_what_the_package_computes():
 
     bank = quiz.load("07_self_and_cross")
     assert 3 <= len(bank) <= 5
-    assert bank.answer(0, 0).correct and not bank.answer(0, 2).correct
+    assert bank.answer(0, 2).correct and not bank.answer(0, 1).correct
     _, w = self_cross.cross_attention(np.ones((6, 3)), np.ones((9, 3)), np.eye(3), np.eye(3), np.eye(3))
     assert bank.answer(1, w.size).correct
     fb = bank.answer(1, 36)
     assert not fb.correct and "self-attention" in fb.explanation
-    assert bank.answer(2, [0, 1]).correct and not bank.answer(2, [0, 1, 2]).correct
-    assert bank.answer(3, 0).correct
+    assert bank.answer(2, [1, 3]).correct and not bank.answer(2, [0, 1, 3]).correct
+    assert bank.answer(3, 2).correct
     tokens = self_cross.ANIMAL_TOKENS
     assert abs(tokens.index("street") - tokens.index("it")) < abs(tokens.index("animal") - tokens.index("it"))
-    assert not bank.answer(3, 2).correct       # "closest noun" is wrong: street is closer
+    assert not bank.answer(3, 1).correct       # "closest noun" is wrong: street is closer
 
 
 # ---------------------------------------------------------------- the exercise
