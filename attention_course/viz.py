@@ -94,16 +94,25 @@ class _FastRenderer:
         self._background = None
         self._animated = []
         self._size = None
+        self.full_draws = 0                           # how often the slow path ran (tests)
 
     def _full_draw(self, canvas):
-        canvas.draw()                                 # lays out, then draws static artists only
-        if self.fig.get_layout_engine() is not None and self._size is None:
-            # Freeze the layout the engine found: later full draws skip the solver.
+        engine = self.fig.get_layout_engine()
+        if engine is not None and engine.__class__.__name__ != "PlaceHolderLayoutEngine":
+            # Solve the layout once, then freeze it: later full draws skip the solver, and
+            # switching engines after the draw would mark the figure stale again.
+            try:
+                engine.execute(self.fig)
+            except ValueError:                        # matplotlib does the same on odd sizes
+                pass
             self.fig.set_layout_engine("none")
-        self._background = canvas.copy_from_bbox(self.fig.bbox)
-        self._size = canvas.get_width_height()
+        # Before the draw: walking the tree creates tick objects, which marks the figure stale.
         found = self.fig.findobj(lambda a: a is not self.fig and a.get_animated())
         self._animated = sorted(found, key=lambda a: a.get_zorder())
+        canvas.draw()                                 # static artists only
+        self._background = canvas.copy_from_bbox(self.fig.bbox)
+        self._size = canvas.get_width_height()
+        self.full_draws += 1
 
     def rgba(self) -> np.ndarray:
         """The figure as an (height, width, 4) uint8 array (a view of the canvas buffer)."""

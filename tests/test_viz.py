@@ -1,0 +1,269 @@
+"""The plotting helpers: what they draw, that in-place updates show the same pixels as a
+fresh full redraw, and that bad input is refused with a clear message."""
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+mpl = pytest.importorskip("matplotlib")
+PIL_Image = pytest.importorskip("PIL.Image")
+
+from attention_course import softmax, viz  # noqa: E402
+
+TOKENS = "the cat sat on the mat".split()
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(PIL_Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def full_redraw_png(fig) -> bytes:
+    """Pixels as a from-scratch draw gives them (no cached background)."""
+    fig._ac_renderer = None
+    return viz.to_png(fig)
+
+
+def weights(n=6, seed=0, scale=2.0):
+    return softmax(np.random.default_rng(seed).normal(size=(n, n)) * scale)
+
+
+# ------------------------------------------------------------------------------- heatmap
+def test_heatmap_has_labels_one_colour_bar_and_the_values_as_text():
+    w = weights()
+    hm = viz.heatmap(w, TOKENS, TOKENS, title="Attention weights")
+    assert [t.get_text() for t in hm.ax.get_xticklabels()] == TOKENS
+    assert [t.get_text() for t in hm.ax.get_yticklabels()] == TOKENS
+    assert len(hm.fig.axes) == 2                         # the heatmap and one colour bar
+    assert hm.ax.get_title() == "Attention weights"
+    assert hm.ax.get_xlabel() and hm.ax.get_ylabel()
+    assert hm.annotations.strings == [f"{x:.2f}" for x in w.ravel()]
+
+
+def test_numbers_are_printed_in_the_cells_and_only_where_they_fit():
+    w = weights()
+    with_numbers = pixels(viz.heatmap(w, TOKENS, TOKENS).png())
+    without = pixels(viz.heatmap(w, TOKENS, TOKENS, annotate=False).png())
+    assert (with_numbers != without).any(axis=-1).sum() > 500       # the digits are real pixels
+    # 60 x 60 cells in a small figure: numbers would not fit, so none are drawn
+    big = softmax(np.random.default_rng(1).normal(size=(60, 60)))
+    fig, ax = viz.new_figure()
+    a = pixels(viz.heatmap(big, None, None, ax=ax).png())
+    fig2, ax2 = viz.new_figure()
+    b = pixels(viz.heatmap(big, None, None, ax=ax2, annotate=False).png())
+    assert np.array_equal(a, b)
+
+
+def test_text_colour_follows_the_cell_background():
+    w = np.array([[0.0, 1.0], [1.0, 0.0]])
+    hm = viz.heatmap(w, ["a", "b"], ["a", "b"])            # viridis: 0 is dark purple, 1 is yellow
+    assert list(hm.annotations.colors) == ["white", "black", "black", "white"]
+
+
+def test_stamped_numbers_look_like_matplotlib_text():
+    """The cached bitmaps must land where, and the way up, ``ax.text`` would put them."""
+    def render(draw):
+        fig, ax = viz.new_figure(width=2, height=1)
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        draw(ax)
+        fig._ac_renderer = None
+        img = pixels(viz.to_png(fig)).sum(-1) < 400          # dark pixels
+        ys, xs = np.nonzero(img)
+        return img, (ys.min(), ys.max(), xs.min(), xs.max())
+
+    def stamp(ax):
+        s = viz._StampText(ax, size=12)
+        s.set_items(["0.72"], [(0.5, 0.5)], ["black"])
+
+    ours, box_ours = render(stamp)
+    ref, box_ref = render(lambda ax: ax.text(0.5, 0.5, "0.72", size=12, ha="center", va="center"))
+    assert np.allclose(box_ours, box_ref, atol=2), (box_ours, box_ref)
+    # same glyphs the same way up: align the boxes and compare the ink
+    a = ours[box_ours[0]:box_ours[0] + 12, box_ours[2]:box_ours[2] + 25]
+    b = ref[box_ref[0]:box_ref[0] + 12, box_ref[2]:box_ref[2] + 25]
+    assert (a == b).mean() > 0.9
+    assert (a == b[::-1]).mean() < (a == b).mean()             # upside down would match worse
+
+
+def test_update_changes_artists_in_place_and_matches_a_full_redraw():
+    hm = viz.heatmap(weights(seed=0), TOKENS, TOKENS, title="w")
+    first = hm.png()
+    image, n_children, n_axes = hm.image, len(hm.ax.get_children()), len(hm.fig.axes)
+    hm.update(weights(seed=1))
+    fast = hm.png()
+    assert hm.image is image and len(hm.ax.get_children()) == n_children and len(hm.fig.axes) == n_axes
+    assert fast != first
+    assert np.array_equal(pixels(fast), pixels(full_redraw_png(hm.fig)))
+    assert np.allclose(hm.image.get_array(), weights(seed=1))
+
+
+def test_updates_redraw_only_the_changed_artists():
+    """After the first render, updating data must not redraw the whole figure (that is the
+    slow path: ticks, labels, colour bar); changing a title must."""
+    hm = viz.heatmap(weights(seed=0), TOKENS, TOKENS, title="w")
+    hm.png()
+    renderer = hm.fig._ac_renderer
+    assert renderer.full_draws == 1
+    for seed in range(1, 4):
+        hm.update(weights(seed=seed)).highlight_row(seed)
+        hm.png()
+    assert renderer.full_draws == 1
+    hm.ax.set_title("new title")
+    hm.png()
+    assert renderer.full_draws == 2
+
+
+def test_a_changed_title_is_drawn_too():
+    hm = viz.heatmap(weights(), TOKENS, TOKENS, title="before")
+    hm.png()
+    hm.ax.set_title("after, and much longer")                 # static artist: needs a full redraw
+    assert np.array_equal(pixels(hm.png()), pixels(full_redraw_png(hm.fig)))
+
+
+def test_automatic_colour_range_follows_the_data():
+    hm = viz.heatmap(np.array([[-2.0, 1.0], [0.0, 3.0]]), None, None, vmin=None, vmax=None)
+    assert hm.image.get_clim() == (-2.0, 3.0)
+    hm.update(np.array([[0.0, 10.0], [5.0, 5.0]]))
+    assert hm.image.get_clim() == (0.0, 10.0)
+    assert np.array_equal(pixels(hm.png()), pixels(full_redraw_png(hm.fig)))
+
+
+def test_highlight_row_outlines_that_row():
+    hm = viz.heatmap(weights(), TOKENS, TOKENS)
+    assert not hm.outline.get_visible()
+    hm.highlight_row(4)
+    assert hm.outline.get_visible() and hm.outline.get_y() == pytest.approx(3.5)
+    img = pixels(hm.png())
+    orange = np.all(np.abs(img - np.array(mpl.colors.to_rgb(viz.HIGHLIGHT)) * 255) < 40, axis=-1)
+    rows = np.nonzero(orange.any(axis=1))[0]
+    # the outline's pixel rows sit around row 4's centre (y grows downwards in the image)
+    height = hm.fig.canvas.get_width_height()[1]
+    centre = height - hm.ax.transData.transform((0, 4))[1]
+    assert abs((rows.min() + rows.max()) / 2 - centre) < 3
+    hm.highlight_row(None)
+    assert not hm.outline.get_visible()
+    with pytest.raises(IndexError, match="out of range"):
+        hm.highlight_row(6)
+
+
+def test_heatmap_refuses_bad_input():
+    w = weights()
+    with pytest.raises(ValueError, match="labels"):
+        viz.heatmap(w, TOKENS[:3], TOKENS)
+    with pytest.raises(ValueError, match="2-D"):
+        viz.heatmap(w[0], TOKENS, TOKENS)
+    bad = w.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        viz.heatmap(bad, TOKENS, TOKENS)
+    hm = viz.heatmap(w, TOKENS, TOKENS)
+    with pytest.raises(ValueError, match="same shape"):
+        hm.update(w[:3])
+    with pytest.raises(TypeError, match="Axes"):
+        viz.heatmap(w, TOKENS, TOKENS, ax="left")
+
+
+def test_heatmap_accepts_torch_tensors():
+    torch = pytest.importorskip("torch")
+    w = weights()
+    hm = viz.heatmap(torch.tensor(w), TOKENS, TOKENS)
+    assert np.allclose(hm.values, w)
+
+
+# ------------------------------------------------------------------------------- links
+def test_token_links_width_and_opacity_grow_with_the_weight():
+    w = weights()
+    links = viz.token_links(w, TOKENS, TOKENS, 2)
+    widths = links.lines.get_linewidths()
+    alphas = links.lines.get_colors()[:, 3]
+    assert len(widths) == len(TOKENS)
+    order = np.argsort(w[2])
+    assert np.all(np.diff(np.asarray(widths)[order]) >= 0)
+    assert np.all(np.diff(alphas[order]) >= 0)
+    starts = {tuple(seg[0]) for seg in links.lines.get_segments()}
+    assert starts == {(links.X_QUERY, 2.0)}                      # every line leaves query 2
+
+
+def test_token_links_update_moves_to_the_new_query():
+    links = viz.token_links(weights(), TOKENS, TOKENS, 0)
+    before = links.png()
+    links.update(query_index=5)
+    assert {tuple(seg[0]) for seg in links.lines.get_segments()} == {(links.X_QUERY, 5.0)}
+    assert links.marker.get_y() == pytest.approx(5 - 0.43)
+    after = links.png()
+    assert after != before
+    assert np.array_equal(pixels(after), pixels(full_redraw_png(links.fig)))
+    with pytest.raises(IndexError):
+        links.update(query_index=6)
+
+
+def test_token_links_cross_attention_shapes():
+    w = softmax(np.random.default_rng(0).normal(size=(2, 5)))
+    links = viz.token_links(w, ["je", "suis"], list("abcde"), 1)
+    assert len(links.lines.get_segments()) == 5
+
+
+# ------------------------------------------------------------------------------- bars
+def test_bars_show_the_values_and_update_in_place():
+    v = np.array([0.1, 0.5, 0.2, -0.3])
+    b = viz.bars(v, list("abcd"), title="values")
+    assert [p.get_height() for p in b.patches] == pytest.approx(v)
+    assert b.value_labels.strings == ["0.10", "0.50", "0.20", "-0.30"]
+    lo, hi = b.ax.get_ylim()
+    assert lo <= -0.3 and hi >= 0.5
+    first = b.png()
+    b.update([0.0, 2.0, 0.1, 0.1])                       # outgrows the axis: the axis grows
+    assert b.ax.get_ylim()[1] >= 2.0
+    assert b.png() != first
+    assert np.array_equal(pixels(b.png()), pixels(full_redraw_png(b.fig)))
+    assert b.value_labels.strings[0] == "0.00"          # never "-0.00"
+    with pytest.raises(ValueError, match="expected 4"):
+        b.update([1.0, 2.0])
+
+
+def test_bars_with_a_fixed_ylim_keep_it():
+    b = viz.bars([0.2, 0.3], ["a", "b"], ylim=(0, 1))
+    b.update([0.9, 0.1])
+    assert b.ax.get_ylim() == (0, 1)
+
+
+# ------------------------------------------------------------------------------- figures
+def test_new_figure_panels_and_errors():
+    fig, ax = viz.new_figure()
+    assert isinstance(ax, mpl.axes.Axes)
+    fig, axes = viz.new_figure(3, width=9, height=3)
+    assert len(axes) == 3 and tuple(fig.get_size_inches()) == (9, 3)
+    with pytest.raises(ValueError):
+        viz.new_figure(-1)
+    with pytest.raises(ValueError):
+        viz.new_figure(width=0)
+
+
+def test_show_displays_a_png(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    hm = viz.heatmap(weights(), TOKENS, TOKENS, title="shown")
+    viz.show(hm)
+    assert shown[0]["image/png"].startswith(b"\x89PNG") and "shown" in shown[0]["text/plain"]
+    with pytest.raises(TypeError):
+        viz.show("not a figure")
+
+
+def test_heatmap_displays_itself_as_png():
+    hm = viz.heatmap(weights(), TOKENS, TOKENS, title="t")
+    assert hm._repr_png_().startswith(b"\x89PNG")
+    assert "0x" not in repr(hm)                      # no memory address in notebook output
+
+
+def test_importing_the_package_stays_light():
+    code = ("import sys, attention_course as ac\n"
+            "assert 'matplotlib' not in sys.modules and 'ipywidgets' not in sys.modules\n"
+            "ac.viz; ac.widgets\n"
+            "assert 'matplotlib' in sys.modules and 'ipywidgets' in sys.modules\n"
+            "assert 'matplotlib.pyplot' not in sys.modules and 'torch' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
