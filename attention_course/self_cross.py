@@ -197,3 +197,21 @@ def _best_time(fn, args, repeats):
         result = fn(*args)
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def plot_timing(result):
+    """Log-log plot of :func:`time_parallel_vs_loop`: seconds against n for both versions."""
+    from . import viz
+
+    fig, ax = viz.new_figure(width=5.6, height=3.6)
+    n = result["n"]
+    ax.loglog(n, result["loop"], "o-", color="#d62728", label="loop: one query position at a time")
+    ax.loglog(n, result["matrix"], "s-", color="#1f77b4", label="one matrix product for all positions")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(n, [str(int(x)) for x in n])
+    ax.minorticks_off()
+    ax.set_xlabel("sequence length n (queries = keys = n)")
+    ax.set_ylabel("seconds (best of 3, this machine)")
+    ax.set_title("Self-attention: loop vs matrix product")
+    ax.legend(fontsize=8)
+    return fig
