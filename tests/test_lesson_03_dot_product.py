@@ -113,3 +113,67 @@ def test_quiz_numbers_come_from_the_package():
     # the "why animal" question: animal and street keys have equal length, as the explanation says
     ex = dp.which_word_example("tired")
     assert dp.norm(ex.keys[ex.tokens.index("animal")]) == dp.norm(ex.keys[ex.tokens.index("street")])
+
+
+# ------------------------------------------------------------------ the query_scores exercise
+
+def _learner_mistakes():
+    """Learner-style wrong answers, written independently of the checker's buggy functions."""
+
+    def no_sum(q, K):
+        return np.array([[q[i] * row[i] for i in range(len(q))] for row in K])
+
+    def over_keys(q, K):
+        return np.einsum("ji,i->i", K, q)
+
+    def transposed(q, K):
+        return q @ K
+
+    def cosine(q, K):
+        return np.array([dp.cosine_similarity(q, row) for row in K])
+
+    def total(q, K):
+        return float(sum(dp.dot(q, row) for row in K))
+
+    def first_key(q, K):
+        out = []
+        for _ in range(len(K)):
+            out.append(dp.dot(q, K[0]))
+        return np.array(out)
+
+    return {"did not add the products": no_sum, "down the keys": over_keys, "transpose of K": transposed,
+            "cosine similarity": cosine, "single number": total, "first key": first_key}
+
+
+def test_query_scores_exercise_accepts_correct_solutions():
+    import attention_course as ac
+
+    assert ac.exercises.check("query_scores", lambda q, K: K @ q).passed
+    assert ac.exercises.check("query_scores", lambda q, K: np.array([dp.dot(q, k) for k in K])).passed
+    assert ac.exercises.check("query_scores", dp.query_scores).passed
+    assert "K @ q" in ac.exercises.solution("query_scores").source
+
+
+def test_query_scores_exercise_stub_is_not_done():
+    import attention_course as ac
+
+    def query_scores(q, K):
+        raise NotImplementedError
+
+    report = ac.exercises.check("query_scores", query_scores)
+    assert not report.passed and report.status == "not done"
+
+
+@pytest.mark.parametrize("fragment", list(_learner_mistakes()))
+def test_query_scores_exercise_names_each_mistake(fragment):
+    import attention_course as ac
+
+    report = ac.exercises.check("query_scores", _learner_mistakes()[fragment])
+    assert not report.passed
+    assert any(fragment in h for h in report.hints), report.hints
+
+
+def test_every_catalogue_mistake_is_reachable():
+    from attention_course.exercises import query_scores as qs
+
+    assert len(qs.MISTAKES) == len(_learner_mistakes())

@@ -1,0 +1,93 @@
+"""Exercise (lesson 03): score one query against every key.
+
+The learner writes ``query_scores(q, K)``:
+
+    scores[j] = q . K[j]          q (d_k,), K (n_k, d_k)  ->  scores (n_k,)
+
+i.e. the matrix-vector product ``K @ q``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._core import Case, Exercise, Mistake, register
+
+
+def query_scores(q, K):
+    """Reference solution. q (d_k,), K (n_k, d_k) -> scores (n_k,), one per key."""
+    return K @ q          # row j of K dotted with q: sum_i K[j, i] * q[i]
+
+
+# ---------------------------------------------------------------- the mistakes the checker names
+
+def _products_not_summed(q, K):
+    return K * q                                   # (n_k, d_k): the products, never added up
+
+
+def _summed_over_keys(q, K):
+    return (K * q).sum(axis=0)                     # (d_k,): added down the keys instead of along each key
+
+
+def _cosine_instead(q, K):
+    return K @ q / (np.linalg.norm(K, axis=1) * np.linalg.norm(q))
+
+
+def _one_total(q, K):
+    return np.sum(K @ q)                           # every score added into one number
+
+
+def _keys_transposed(q, K):
+    return K.T @ q if K.shape[0] == K.shape[1] else _summed_over_keys(q, K)
+
+
+def _first_key_only(q, K):
+    return np.full(K.shape[0], K[0] @ q)           # a loop that always used K[0]
+
+
+MISTAKES = [
+    Mistake("You multiplied q and K entry by entry but did not add the products up: each score is a sum over "
+            "the d_k features, so the result should have one number per key, shape (n_k,). "
+            "Add .sum(axis=1), or use K @ q.", _products_not_summed),
+    Mistake("You added the products down the keys (axis 0) instead of along each key (axis 1): you get one number "
+            "per feature, shape (d_k,), instead of one per key, shape (n_k,). Use (K * q).sum(axis=1) or K @ q.",
+            _summed_over_keys),
+    Mistake("You used the transpose of K (K.T @ q or q @ K): that dots q with the columns of K, but each key is a "
+            "ROW of K. Use K @ q.", _keys_transposed),
+    Mistake("You divided by the lengths, which gives cosine similarity. Attention scores are plain dot products: "
+            "a longer key scores more. Drop the division.", _cosine_instead),
+    Mistake("You returned a single number (all the scores added together). Return one score per key: an array of "
+            "shape (n_k,).", _one_total),
+    Mistake("Every score is q . K[0]: your loop uses the first key each time. Use K[j] for the j-th score.",
+            _first_key_only),
+]
+
+
+# ---------------------------------------------------------------------------- cases
+
+def cases():
+    from ..dot_product import which_word_example
+
+    rng = np.random.default_rng(3)
+    tired = which_word_example("tired")
+    return [
+        Case((np.array([1.0, 2.0]), np.array([[3.0, 1.0], [0.0, 1.0], [-1.0, 2.0]])),
+             label="q (2,), 3 keys of 2 numbers"),
+        Case((tired.query, tired.keys), label="'it' against its sentence (11 keys of 5 features)"),
+        Case((rng.normal(size=4), rng.normal(size=(4, 4))), label="a square K: 4 keys of 4 numbers"),
+        Case((rng.normal(size=3), rng.normal(size=(6, 3))), label="random q (3,), K (6, 3)"),
+        Case((np.array([1.0, -1.0, 2.0]), np.array([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])),
+             label="a square K: 3 keys of 3 numbers"),
+        Case((np.array([0.5, -1.0, 2.0]), np.array([[1.0, 1.0, 1.0]])), label="a single key, K (1, 3)"),
+        Case((rng.normal(size=8), 3 * rng.normal(size=(5, 8))), label="long keys, K (5, 8)"),
+        Case((np.array([1.0, 0.0]), np.array([[2.0, 0.0], [0.0, 5.0], [-3.0, 0.0], [1.0, 1.0]])),
+             label="aligned, perpendicular and opposite keys"),
+    ]
+
+
+register(Exercise(
+    name="query_scores",
+    reference=query_scores,
+    cases=cases,
+    mistakes=MISTAKES,
+    signature="query_scores(q, K) -> scores   (q (d_k,), K (n_k, d_k), scores (n_k,))",
+))
