@@ -68,6 +68,20 @@ class Exercise:
     rtol: float = 1e-6
     atol: float = 1e-9
     tips: dict = field(default_factory=dict)     # regex on an exception message -> extra tip
+    # Optional property checks that also work when several mistakes are combined:
+    # diagnose(case, learner_value) -> list of hints (use the catalogue's hint texts).
+    diagnose: Callable | None = None
+
+    def part_names(self) -> tuple | None:
+        """Names of the parts of a tuple return: ``output_names``, or ("value 1", ...)
+        when the reference returns a tuple and no names were given; None for one array."""
+        if self.output_names:
+            return tuple(self.output_names)
+        _, expected, _ = self._outcomes()
+        first = expected[0].value if expected else None
+        if isinstance(first, (tuple, list)) and not _numeric_sequence(first):
+            return tuple(f"value {i + 1}" for i in range(len(first)))
+        return None
 
     def get_cases(self) -> list[Case]:
         cases = self.cases() if callable(self.cases) else self.cases
@@ -289,13 +303,14 @@ def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> li
         out.append(_Problem("mutated", name,
                             f"Your function changed its input {name} in place (e.g. with -= or /=). The caller's "
                             f"array must stay as it was: compute a new array instead, e.g. {name} = {name} - ..."))
-    n = len(ex.output_names) if ex.output_names else None
+    part_names = ex.part_names()
+    n = len(part_names) if part_names else None
     e_parts = _parts(expected.value, n)
     g_parts = _parts(got.value, n)
     if g_parts is None:
         out.append(_Problem("type", "structure", _structure_message(ex, got.value)))
         return out
-    labels = ex.output_names or ("",)
+    labels = part_names or ("",)
     for label, e, g in zip(labels, e_parts, g_parts):
         out.extend(_compare_part(ex, case, label, e, g))
     return out
@@ -305,8 +320,9 @@ def _structure_message(ex: Exercise, value) -> str:
     if value is None:
         return "Your function returned None: did you forget the `return` line?"
     kind = type(value).__name__
-    if ex.output_names:
-        want = f"a tuple ({', '.join(ex.output_names)})"
+    part_names = ex.part_names()
+    if part_names:
+        want = f"a tuple ({', '.join(part_names)})"
         if isinstance(value, (tuple, list)):
             return f"Your function returned a {kind} of {len(value)} values; return {want}."
         return f"Your function returned one {kind}; return {want}."
@@ -450,20 +466,28 @@ def _check(ex: Exercise, fn) -> Report:
         if isinstance(outcome.error, NotImplementedError):
             return _not_done(ex, fn)
         got.append(outcome)
-    n = len(ex.output_names) if ex.output_names else None
+    part_names = ex.part_names()
+    n = len(part_names) if part_names else None
     tols = [_tolerance(ex, c) for c in cases]
     problems = [_problems(ex, c, e, g) for c, e, g in zip(cases, expected, got)]
     failing = [k for k, p in enumerate(problems) if p]
     if not failing:
         return Report(ex.name, True, [], "passed", len(cases))
-    hints, explained = _named_mistakes(ex, expected, buggy, got, n, tols)
+    named, explained = _named_mistakes(ex, expected, buggy, got, n, tols)
+    for k in failing:
+        found = _diagnose(ex, cases[k], got[k])
+        named.update(found)
+        if found:
+            explained.add(k)
+    catalogue = [m.hint for m in ex.mistakes]
+    hints = [h for h in catalogue if h in named] + sorted(h for h in named if h not in catalogue)
     hints += _generic_hints(cases, problems, explained)
     return Report(ex.name, False, hints, "failed", len(cases), [cases[k].label for k in failing])
 
 
 def _named_mistakes(ex, expected, buggy, got, n, tols):
     """Hints of the catalogue mistakes the learner's outputs match, and the cases they explain."""
-    hints, explained = [], set()
+    hints, explained = set(), set()
     for mistake, bug in zip(ex.mistakes, buggy):
         differs = [k for k in range(len(got)) if not _same(expected[k], bug[k], n, *tols[k])]
         # Cases where the learner failed in another way (an exception, another shape,
@@ -474,9 +498,21 @@ def _named_mistakes(ex, expected, buggy, got, n, tols):
         # At least half of the informative cases must match, and (one-case exercises
         # aside) at least two cases must be informative: one coincidence is no evidence.
         if matches and 2 * len(matches) >= len(counted) and len(counted) >= min(2, len(differs)):
-            hints.append(mistake.hint)
+            hints.add(mistake.hint)
             explained.update(matches)
     return hints, explained
+
+
+def _diagnose(ex: Exercise, case: Case, outcome: _Outcome) -> set:
+    """The exercise's property checks on one learner output (never raises)."""
+    if ex.diagnose is None or outcome.error is not None:
+        return set()
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return set(ex.diagnose(case, outcome.value) or ())
+    except Exception:
+        return set()
 
 
 def _generic_hints(cases, problems, explained) -> list[str]:

@@ -75,27 +75,33 @@ def _variant(**switches):
     return buggy
 
 
+MISSING_SCALE = ("Missing the 1/√d_k scaling: divide the scores q @ k^T by np.sqrt(d_k), with d_k = q.shape[-1]. "
+                 "Without it large d_k gives large scores and a near one-hot softmax.")
+SCALE_BY_DK = ("You divided the scores by d_k instead of √d_k: the scaling is 1/np.sqrt(d_k) (it keeps the scores' "
+               "variance near 1 when q and k have unit-variance entries).")
+SCALE_BY_DV = "You scaled by √d_v (v's last dimension); the scaling uses d_k, the last dimension of q and k."
+QUERY_AXIS = ("Softmax over the query axis instead of the key axis: each query's row of weights must sum to 1, so "
+              "normalise along axis=-1 (the keys), not axis=-2.")
+NOT_NORMALISED = ("Not normalised: your weights are the exponentials without dividing by their sum along the keys, "
+                  "so a row doesn't add up to 1.")
+MASK_AFTER = ("Mask applied after the softmax: the hidden keys' weights are set to 0 but the row no longer sums to "
+              "1. Hide the scores before the softmax: np.where(mask, scores, -np.inf).")
+
 _COMMON = [
-    Mistake("Missing the 1/√d_k scaling: divide the scores q @ k^T by np.sqrt(d_k), with d_k = q.shape[-1]. "
-            "Without it large d_k gives large scores and a near one-hot softmax.", _variant(scale="none")),
-    Mistake("You divided the scores by d_k instead of √d_k: the scaling is 1/np.sqrt(d_k) (it keeps the scores' "
-            "variance near 1 when q and k have unit-variance entries).", _variant(scale="dk")),
-    Mistake("You scaled by √d_v (v's last dimension); the scaling uses d_k, the last dimension of q and k.",
-            _variant(scale="sqrt_dv")),
-    Mistake("Softmax over the query axis instead of the key axis: each query's row of weights must sum to 1, so "
-            "normalise along axis=-1 (the keys), not axis=-2.", _variant(axis=-2)),
+    Mistake(MISSING_SCALE, _variant(scale="none")),
+    Mistake(SCALE_BY_DK, _variant(scale="dk")),
+    Mistake(SCALE_BY_DV, _variant(scale="sqrt_dv")),
+    Mistake(QUERY_AXIS, _variant(axis=-2)),
     Mistake("No max-subtraction in the softmax: large scores overflow exp to inf and inf / inf gives NaN. "
             "Subtract scores.max(axis=-1, keepdims=True) before np.exp.", _variant(stable=False)),
-    Mistake("Not normalised: your weights are the exponentials without dividing by their sum along the keys, so "
-            "a row doesn't add up to 1.", _variant(normalise=False)),
+    Mistake(NOT_NORMALISED, _variant(normalise=False)),
     Mistake("k.T reverses ALL axes of a batched array, mixing the batch into the matrix product. Transpose only "
             "the last two axes: k.swapaxes(-2, -1) (or np.swapaxes(k, -2, -1)).", _variant(transpose="T")),
     Mistake("You returned (weights, output); return (output, weights), in that order.", _variant(swap_outputs=True)),
 ]
 
 _MASK = [
-    Mistake("Mask applied after the softmax: the hidden keys' weights are set to 0 but the row no longer sums to "
-            "1. Hide the scores before the softmax: np.where(mask, scores, -np.inf).", _variant(mask_mode="after")),
+    Mistake(MASK_AFTER, _variant(mask_mode="after")),
     Mistake("Hidden scores set to 0 instead of -inf (e.g. scores * mask): exp(0) = 1, so hidden keys still get "
             "weight. Use np.where(mask, scores, -np.inf).", _variant(mask_mode="zero")),
     Mistake("Mask inverted: True means 'may attend', so keep the scores where mask is True and hide them where it "
@@ -103,6 +109,64 @@ _MASK = [
     Mistake("You added the bool mask to the scores: True counts as 1, so visible keys get +1 and hidden ones stay "
             "visible. Use np.where(mask, scores, -np.inf).", _variant(mask_mode="added")),
 ]
+
+
+# --------------------------------------------- property checks (find mistakes that come together)
+
+def _fitted_scale(scores, weights, visible):
+    """If log(weights) = c * scores + (one constant per row) on the visible keys, return c.
+
+    Softmax along the keys, masked or not, normalised or not, keeps that form, so c
+    is the scale the learner used even when other mistakes change the weights.
+    None when the weights don't have that form (e.g. softmax over the wrong axis)."""
+    s = scores.reshape(-1, scores.shape[-1])
+    w = weights.reshape(-1, weights.shape[-1])
+    keep = visible.reshape(-1, visible.shape[-1]) & np.isfinite(w) & (w > 1e-300)
+    xs, ys = [], []
+    for row_s, row_w, row_keep in zip(s, w, keep):
+        if row_keep.sum() >= 2:
+            x, y = row_s[row_keep], np.log(row_w[row_keep])
+            xs.append(x - x.mean())
+            ys.append(y - y.mean())
+    if not xs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if x.size < 3 or not (x @ x) > 0:
+        return None
+    c = (x @ y) / (x @ x)
+    if c < 1e-3:                 # weights that ignore (or invert) the scores: no scale to report
+        return None
+    return c if np.max(np.abs(y - c * x)) <= 1e-4 * max(1.0, np.max(np.abs(y))) else None
+
+
+def _diagnose(case, value):
+    """Hints from what the learner's weights look like (robust to combined mistakes)."""
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in case.args[:3])
+    mask = case.args[3] if len(case.args) > 3 else None
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        return []
+    weights = np.asarray(value[1], dtype=np.float64)
+    scores = q @ k.swapaxes(-2, -1)
+    visible = np.ones(scores.shape, dtype=bool) if mask is None else np.broadcast_to(mask, scores.shape)
+    if weights.shape != scores.shape or not np.isfinite(weights).all():
+        return []
+    hints = []
+    d_k, d_v = q.shape[-1], v.shape[-1]
+    c = _fitted_scale(scores, weights, visible)
+    if c is not None:
+        for factor, hint in ((1.0, MISSING_SCALE), (1 / d_k, SCALE_BY_DK), (d_v ** -0.5, SCALE_BY_DV)):
+            if not np.isclose(factor, d_k ** -0.5, rtol=0.05) and np.isclose(c, factor, rtol=0.01):
+                hints.append(hint)
+    rows = weights.sum(axis=-1)
+    rows_ok = np.allclose(rows, 1.0, atol=1e-5)
+    hidden = ~visible
+    if c is not None and hidden.any() and np.all(np.abs(weights[hidden]) < 1e-12) and np.any(rows < 1 - 1e-5):
+        hints.append(MASK_AFTER)
+    if c is not None and not rows_ok and np.allclose(weights.max(axis=-1), 1.0, atol=1e-5):
+        hints.append(NOT_NORMALISED)
+    if not hidden.any() and not rows_ok and np.allclose(weights.sum(axis=-2), 1.0, atol=1e-5):
+        hints.append(QUERY_AXIS)
+    return hints
 
 
 # ---------------------------------------------------------------------------- cases
@@ -156,6 +220,7 @@ register(Exercise(
     reference=scaled_dot_product_attention,
     cases=cases,
     mistakes=_COMMON,
+    diagnose=_diagnose,
     output_names=("output", "weights"),
     signature="scaled_dot_product_attention(q, k, v) -> (output, weights)",
 ))
@@ -165,6 +230,7 @@ register(Exercise(
     reference=masked_attention,
     cases=masked_cases,
     mistakes=_MASK + _COMMON,
+    diagnose=_diagnose,
     output_names=("output", "weights"),
     signature="scaled_dot_product_attention(q, k, v, mask=None) -> (output, weights), mask True = may attend",
 ))
