@@ -91,6 +91,14 @@ class EmbeddingTable:
         """(word, vector) pairs, for printing."""
         return list(zip(self.words, self.vectors))
 
+    def to_text(self) -> str:
+        """The table as aligned text: one row per word, one column per feature."""
+        width = max(len(w) for w in self.words)
+        cols = [max(len(f), 5) for f in self.features]
+        head = " " * width + "  " + "  ".join(f"{f:>{c}}" for f, c in zip(self.features, cols))
+        lines = [f"{w:<{width}}  " + "  ".join(f"{x:>{c}.2f}" for x, c in zip(v, cols)) for w, v in self.rows()]
+        return "\n".join([head, *lines])
+
 
 def toy_table() -> EmbeddingTable:
     """The lesson's hand-made table: 15 words x 6 named features (see ``FEATURES``)."""

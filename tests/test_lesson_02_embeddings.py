@@ -227,3 +227,11 @@ def test_feature_explorer_survives_the_zero_vector_and_the_corners(table):
     explorer.set(**{name: 0.0 for name in em.FEATURES})
     assert "zero vector" in explorer.text
     assert len(explorer.check_extremes()) == 2 ** len(em.FEATURES)
+
+
+def test_table_text_has_every_word_and_value(table):
+    text = table.to_text()
+    lines = text.splitlines()
+    assert len(lines) == 1 + len(table.words)
+    assert all(f in lines[0] for f in em.FEATURES)
+    assert lines[table.index("bus") + 1].split() == ["bus"] + [f"{x:.2f}" for x in table.vector("bus")]
