@@ -227,3 +227,68 @@ def test_document_output_rounds_differently_from_the_exact_value():
     assert f"{output[1]:.3f}" == "2.364"
     rounded = sum(round(w, 3) * v[j][1] for j, w in enumerate(weights))
     assert f"{rounded:.3f}" == "2.363"
+
+
+# ---------------------------------------------------------------- the exercise checker
+
+
+def _learner(scale="sqrt_d_k", axis=-1, swap=False, transpose=False, softmax=True, keys_first=False):
+    """A learner's qkv_weights, written independently of the exercise module, with optional slips."""
+
+    def qkv_weights(x, w_q, w_k, w_v):
+        if swap:
+            w_q, w_k = w_k, w_q
+        if transpose:
+            w_q, w_k, w_v = w_q.T, w_k.T, w_v.T
+        q, k, v = x @ w_q, x @ w_k, x @ w_v
+        d_k, d_model = q.shape[1], x.shape[1]
+        divisor = {"sqrt_d_k": math.sqrt(d_k), "none": 1.0, "d_k": d_k, "sqrt_d_model": math.sqrt(d_model)}[scale]
+        scores = (k @ q.T if keys_first else q @ k.T) / divisor
+        if not softmax:
+            return q, k, v, scores
+        return q, k, v, ac.softmax(scores, axis=axis)
+
+    return qkv_weights
+
+
+def test_exercise_accepts_a_correct_solution_and_shows_the_reference():
+    report = ac.exercises.check("qkv_weights", _learner())
+    assert report.passed, report.text()
+    assert "def qkv_weights" in ac.exercises.solution("qkv_weights").source
+
+
+def test_exercise_stub_reports_not_done():
+    def qkv_weights(x, w_q, w_k, w_v):
+        raise NotImplementedError
+
+    report = ac.exercises.check("qkv_weights", qkv_weights)
+    assert report.status == "not done" and not report.passed
+
+
+@pytest.mark.parametrize("slip, words", [
+    (dict(scale="none"), "without the scaling"),
+    (dict(scale="d_k"), "divided the scores by d_k"),
+    (dict(scale="sqrt_d_model"), "sqrt(d_model)"),
+    (dict(axis=0), "wrong axis"),
+    (dict(softmax=False), "apply the softmax"),
+    (dict(swap=True), "swapped"),
+    (dict(transpose=True), "transposed matrix"),
+    (dict(keys_first=True), "k @ q.T"),
+])
+def test_exercise_names_each_mistake(slip, words):
+    report = ac.exercises.check("qkv_weights", _learner(**slip))
+    assert not report.passed
+    assert any(words in hint for hint in report.hints), report.text()
+
+
+def test_exercise_names_two_mistakes_made_together():
+    report = ac.exercises.check("qkv_weights", _learner(scale="none", axis=0))
+    text = report.text()
+    assert "without the scaling" in text and "wrong axis" in text, text
+
+
+def test_exercise_sentence_is_in_the_cases_and_birds_attend_to_seeds():
+    cases = ac.exercises.get("qkv_weights").get_cases()
+    assert any(c.args[0] is L.EXERCISE_X or np.array_equal(c.args[0], L.EXERCISE_X) for c in cases)
+    _, _, _, weights = _learner()(L.EXERCISE_X, L.EXERCISE_W_Q, L.EXERCISE_W_K, L.EXERCISE_W_V)
+    assert L.EXERCISE_TOKENS[int(np.argmax(weights[0]))] == "seeds"
