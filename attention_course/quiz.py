@@ -172,7 +172,10 @@ class Quiz:
                 parts.append(f"<li>Another number: {escape(q.explain_wrong, quote=False)}</li></ul></details>")
             else:
                 note = "choose one" if q.kind == "single" else "select all that apply"
-                parts.append(f"<p>({note})</p><ol type=\"A\">")
+                if note in q.prompt.lower():
+                    parts.append('<ol type="A">')
+                else:
+                    parts.append(f'<p>({note})</p><ol type="A">')
                 parts.extend(f"<li>{escape(o.text, quote=False)}</li>" for o in q.options)
                 parts.append("</ol><details><summary>Answer and explanations</summary><ul>")
                 for j, o in enumerate(q.options):
@@ -524,7 +527,8 @@ class QuestionWidget:
         elif q.kind == "multiple":
             self.input = [w.Checkbox(value=False, description=f"{_letter(j)}. {o.text}", indent=False,
                                      layout=w.Layout(width="auto")) for j, o in enumerate(q.options)]
-            controls = [w.HTML("<i>select all that apply</i>"), *self.input]
+            hint = [] if "select all that apply" in q.prompt.lower() else [w.HTML("<i>select all that apply</i>")]
+            controls = [*hint, *self.input]
         else:
             self.input = w.Text(placeholder="type a number", layout=w.Layout(width="12em"))
             controls = [self.input]

@@ -447,7 +447,7 @@ def test_split_heads_forgot_the_swap():
     def split_heads(x, num_heads):
         return x.reshape(x.shape[:-1] + (num_heads, -1))
     report = assert_flags("split_heads", split_heads, "you stopped at (..., n, h, d_head)",
-                          "Wrong output shape. (6 cases")
+                          "Wrong output shape (6 cases")
     assert "Heads reshaped without the transpose" not in "\n".join(report.hints)
 
 

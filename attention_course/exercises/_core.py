@@ -284,8 +284,9 @@ def _fmt_array(a: np.ndarray) -> str:
 class _Problem:
     kind: str        # error | type | dtype | shape | nonfinite | values | mutated
     key: str         # what identifies the same problem across cases
-    text: str        # the message (with {cases} filled in later)
+    text: str        # the message; the cases it happened in are added after it
     example: str = ""
+    tip: str = ""
 
 
 def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> list[_Problem]:
@@ -297,7 +298,7 @@ def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> li
         tip = _tip(ex, str(err))
         # One hint per (exception type, line): the message often varies with the case's shapes.
         out.append(_Problem("error", f"{type(err).__name__}{where}", f"Your function raised {type(err).__name__}"
-                            f"{where}.{tip}", f"{type(err).__name__}: {err}"))
+                            f"{where}", f"{type(err).__name__}: {err}", tip.strip()))
         return out
     for name in got.mutated:
         out.append(_Problem("mutated", name,
@@ -529,9 +530,11 @@ def _generic_hints(cases, problems, explained) -> list[str]:
     for (kind, _key), items in sorted(groups.items(), key=lambda kv: order.index(kv[0][0])):
         labels = [lbl for lbl, _ in items]
         first = items[0][1]
-        text = f"{first.text} ({_cases_text(labels)})"
+        text = f"{first.text.rstrip('.')} ({_cases_text(labels)})."
         if first.example:
-            text += f" For '{labels[0]}': {first.example}."
+            text += f" For '{labels[0]}': {first.example.strip().rstrip('.')}."
+        if first.tip:
+            text += f" {first.tip}"
         hints.append(text)
     return hints
 
