@@ -172,6 +172,18 @@ def test_list_and_none_returns():
     assert_flags("softmax", forgot_return, "returned None: did you forget the `return` line?")
 
 
+@pytest.mark.parametrize("value, fragment", [
+    ("hello", "returned a str; return a numpy array"),
+    ({"a": 1}, "returned a dict; return a numpy array"),
+    (np.array(["a", "b"]), "output is not numeric (got an array of dtype <U1)"),
+    (3.0, "expected (3,), got ()"),
+])
+def test_odd_return_values_are_reported_not_raised(value, fragment):
+    assert_flags("softmax", lambda x, axis=-1: value, fragment)
+    report = ex.check("scaled_dot_product_attention", lambda q, k, v: (value, value))
+    assert not report.passed and report.status == "failed"
+
+
 def test_changing_the_input_in_place_is_named():
     def softmax(x, axis=-1):
         x -= x.max(axis=axis, keepdims=True)

@@ -208,7 +208,7 @@ def _as_array(x):
         a = np.asarray(x)
     except Exception:
         return None
-    return None if a.dtype == object else a
+    return a if a.dtype.kind in "biufc" else None      # bool, int, float, complex
 
 
 def _parts(value, n):
@@ -218,6 +218,12 @@ def _parts(value, n):
     if isinstance(value, (tuple, list)) and len(value) == n:
         return list(value)
     return None
+
+
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype}"
+    return f"a {type(x).__name__}"
 
 
 def _numeric_sequence(value) -> bool:
@@ -343,12 +349,15 @@ def _compare_part(ex, case, label, e, g) -> list[_Problem]:
         out.append(_Problem("type", f"tensor{label}", f"Your function returned a torch tensor{what}; this exercise "
                                                          "works on numpy arrays, so return a numpy array."))
     elif e.ndim > 0 and not isinstance(g, np.ndarray):
-        out.append(_Problem("type", f"type{label}", f"Your function returned a {type(g).__name__}{what}; return a "
+        out.append(_Problem("type", f"type{label}", f"Your function returned a {type(g).__name__}"
+                                                       f"{' as' + what if what else ''}; return a "
                                                        "numpy array (np.array(...) or numpy operations)."))
     ga = _as_array(g)
     if ga is None:
-        return out + [_Problem("type", f"nonnumeric{label}", f"Your function's{what} output is not numeric "
-                                                               f"(got a {type(g).__name__}).")]
+        if out:                                   # "return a numpy array" already says it
+            return out
+        return [_Problem("type", f"nonnumeric{label}", f"Your function's{what} output is not numeric "
+                                                        f"(got {_describe(g)}).")]
     if e.dtype == bool and ga.dtype != bool:
         out.append(_Problem("dtype", f"bool{label}", f"Your{what} output has dtype {ga.dtype}; return a bool array "
                                                       "(True/False), e.g. with a comparison or .astype(bool)."))
