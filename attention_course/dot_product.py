@@ -182,3 +182,130 @@ def which_word_example(ending: str = "tired") -> WhichWord:
     keys = np.array([WORD_FEATURES[t] for t in tokens], dtype=np.float64)
     return WhichWord(tokens=tokens, keys=keys, query=np.array(IT_QUERIES[ending], dtype=np.float64),
                      query_index=tokens.index("it"))
+
+
+# --- pictures and the widget (matplotlib/ipywidgets are imported only when these are called) ---------
+
+def _sign_words(value: float, length_a: float = 1.0, length_b: float = 1.0, tol: float = 1e-9) -> str:
+    if length_a == 0 or length_b == 0:
+        return "zero: a vector of length 0 scores 0 against anything"
+    if value > tol:
+        return "positive: b leans the same way as a"
+    if value < -tol:
+        return "negative: b leans away from a"
+    return "zero: b is perpendicular to a"
+
+
+def _f(x: float) -> str:
+    """x with 2 decimals, never '-0.00'."""
+    return f"{round(float(x), 9) + 0.0:.2f}"
+
+
+def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):
+    """Two panels: arrows b at a few angles to a fixed unit a, labelled with a . b;
+    and a . b against the angle for b of several lengths. Returns the Figure."""
+    from . import viz
+
+    fig, (left, right) = viz.new_figure(2, width=9.6, height=3.8)
+    a = vector_2d(1.0, 0.0)
+    colours = ("#2e7d32", "#757575", "#c62828")
+    left.annotate("", xy=a, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
+    left.text(a[0] + 0.05, -0.12, "a", fontsize=11, weight="bold")
+    for angle, colour in zip(angles, colours):
+        b = vector_2d(1.0, angle)
+        left.annotate("", xy=b, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=colour, lw=2))
+        left.text(*(1.12 * b), f"{angle}°\na·b = {dot(a, b):+.2f}", color=colour, ha="center", va="center")
+    left.set_xlim(-1.5, 1.6)
+    left.set_ylim(-0.4, 1.45)
+    left.set_aspect("equal")
+    left.set_title("Unit vectors b at three angles to a")
+    left.set_xlabel("x")
+    left.set_ylabel("y")
+
+    theta = np.linspace(0, 360, 361)
+    for length, style in zip(lengths, (":", "-", "--")):
+        right.plot(theta, [dot_from_geometry(1.0, length, t) for t in theta], style, color="#3b75af",
+                   label=f"|b| = {length:g}")
+    right.axhline(0, color="0.3", lw=0.8)
+    right.axvspan(90, 270, color="#c62828", alpha=0.08, label="negative (90° < θ < 270°)")
+    right.set_xticks(range(0, 361, 90))
+    right.set_xlabel("angle θ between a and b (degrees)")
+    right.set_ylabel("a · b   (|a| = 1)")
+    right.set_title("a · b = |a||b| cos θ")
+    right.legend(loc="upper center", fontsize=8)
+    return fig
+
+
+def plot_query_scores(*examples: WhichWord):
+    """One bar chart per example: the query word's score against every word (query word in orange)."""
+    from . import viz
+
+    fig, axes = viz.new_figure(len(examples), width=5.2 * len(examples), height=3.6)
+    axes = np.atleast_1d(axes)
+    for ax, ex in zip(axes, examples):
+        chart = viz.bars(ex.scores, list(ex.tokens), ax=ax, ylim=(-1.0, 2.5), ylabel="score  q · k",
+                         title=f"'it' in '... too {ex.tokens[-1]}'")
+        chart.patches[ex.query_index].set_color(viz.HIGHLIGHT)
+        chart.patches[int(np.argmax(ex.scores))].set_color("#2e7d32")
+        ax.set_xlabel("key word (green: highest score, orange: the query word itself)")
+    return fig
+
+
+def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: float = 1.5):
+    """Sliders for the angle between a and b and for both lengths.
+
+    Left: the two arrows and b's shadow on a's direction (signed length |b| cos θ).
+    Right: a . b against the angle for the current lengths, with a dot at the current angle.
+    The text under it works the product out both ways: sum of products and |a||b| cos θ.
+    """
+    from . import widgets
+
+    theta = np.linspace(0, 360, 181)
+
+    def setup(fig):
+        left, right = fig.subplots(1, 2)
+        arrows = left.quiver([0, 0], [0, 0], [1, 0], [0, 1], color=["black", "#3b75af"],
+                             angles="xy", scale_units="xy", scale=1, width=0.015, zorder=3)
+        (shadow,) = left.plot([0, 0], [0, 0], color="#e69f00", lw=7, alpha=0.9, solid_capstyle="butt", zorder=2,
+                              label="shadow of b on a: |b| cos θ")
+        (drop,) = left.plot([0, 0], [0, 0], ":", color="0.4")
+        left.set_xlim(-3.3, 3.3)
+        left.set_ylim(-3.3, 3.3)
+        left.set_aspect("equal")
+        left.axhline(0, color="0.85", lw=0.8, zorder=0)
+        left.axvline(0, color="0.85", lw=0.8, zorder=0)
+        left.set_title("a (black) and b (blue)")
+        left.set_xlabel("x")
+        left.set_ylabel("y")
+        left.legend(loc="lower left", fontsize=7)
+        (curve,) = right.plot(theta, np.zeros_like(theta), color="#3b75af")
+        (marker,) = right.plot([0], [0], "o", color="#e69f00", ms=8)
+        right.axhline(0, color="0.3", lw=0.8)
+        right.set_xlim(0, 360)
+        right.set_ylim(-9.5, 9.5)
+        right.set_xticks(range(0, 361, 90))
+        right.set_xlabel("angle θ (degrees)")
+        right.set_ylabel("a · b")
+        right.set_title("a · b = |a||b| cos θ")
+        return dict(arrows=arrows, shadow=shadow, drop=drop, curve=curve, marker=marker)
+
+    def update(state, angle, length_a, length_b):
+        a, b = vector_2d(length_a, 0.0), vector_2d(length_b, angle)
+        state["arrows"].set_UVC([a[0], b[0]], [a[1], b[1]])
+        state["shadow"].set_data([0, b[0]], [0, 0])
+        state["drop"].set_data([b[0], b[0]], [0, b[1]])
+        state["curve"].set_ydata(length_a * length_b * np.cos(np.radians(theta)))
+        value = dot(a, b)
+        state["marker"].set_data([angle], [value])
+        geometry = dot_from_geometry(length_a, length_b, angle)
+        return (f"a = [{_f(a[0])}, {_f(a[1])}],  b = [{_f(b[0])}, {_f(b[1])}]\n"
+                f"sum of products:  {_f(a[0])} × {_f(b[0])} + {_f(a[1])} × {_f(b[1])} = {_f(value)}\n"
+                f"|a||b| cos θ:     {_f(length_a)} × {_f(length_b)} × cos({angle:g}°) = {_f(geometry)}\n"
+                f"sign: {_sign_words(value, length_a, length_b)}")
+
+    return widgets.Interactive(
+        setup, update, figsize=(9.0, 4.0),
+        angle=widgets.slider(0, 360, 5, int(angle), "angle θ (°)"),
+        length_a=widgets.slider(0.0, 3.0, 0.1, float(length_a), "|a|"),
+        length_b=widgets.slider(0.0, 3.0, 0.1, float(length_b), "|b|"),
+    )

@@ -160,3 +160,66 @@ def max_weight_by_dimension(dims, n_keys: int = 8, n_queries: int = 400, seed: i
         scaled.append(softmax(scores / math.sqrt(d_k), axis=-1).max(axis=-1).mean())
     return DimensionSweep(dims=dims, score_std=np.array(std), max_weight=np.array(raw),
                           max_weight_scaled=np.array(scaled))
+
+
+# --- pictures and the widget (matplotlib/ipywidgets are imported only when these are called) ---------
+
+def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float = 0.05, t_max: float = 5.0):
+    """A temperature slider over a bar chart of softmax(scores / T), one bar per token.
+
+    Shapes: scores (n,), tokens n labels. The text under the chart gives the largest
+    weight, the "effective number of choices" exp(entropy), and checks that the order
+    of the weights is still the order of the scores.
+    """
+    from . import viz, widgets
+
+    scores = _as_array("temperature_explorer", scores, ndim=1)
+    tokens = list(tokens)
+    if len(tokens) != scores.size:
+        raise ValueError(f"temperature_explorer: {scores.size} scores but {len(tokens)} tokens.")
+    n = scores.size
+    order = np.argsort(-scores, kind="stable")
+
+    def setup(fig):
+        ax = fig.add_subplot()
+        chart = viz.bars(softmax(scores, temperature=temperature), tokens, ax=ax, ylim=(0, 1.08),
+                         ylabel="weight", title="softmax(scores / T)")
+        ax.axhline(1 / n, color="#c62828", ls="--", lw=1, label=f"uniform: 1/{n}")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlabel("key word")
+        return chart
+
+    def update(chart, temperature):
+        w = softmax(scores, temperature=temperature)
+        chart.update(w)
+        top = int(np.argmax(w))
+        same_order = bool(np.all(np.diff(w[order]) <= 1e-12))
+        return (f"largest weight {w[top]:.2f} on '{tokens[top]}'; smallest {w.min():.3f}\n"
+                f"spread: as if choosing evenly among {float(effective_choices(w)):.1f} of {n} words\n"
+                f"weights in the same order as the scores: {same_order}")
+
+    return widgets.Interactive(setup, update, figsize=(7.2, 3.8),
+                               temperature=widgets.slider(t_min, t_max, 0.05, float(temperature), "temperature T"))
+
+
+def plot_saturation(sat: Saturation, labels=None):
+    """Two panels: each weight against the scale factor, and the softmax gradient size (log)."""
+    from . import viz
+
+    fig, (left, right) = viz.new_figure(2, width=9.6, height=3.6)
+    labels = labels or [f"score {s:g}" for s in range(sat.weights.shape[1])]
+    for j, label in enumerate(labels):
+        left.plot(sat.scales, sat.weights[:, j], marker="o", ms=3, label=label)
+    left.set_xscale("log")
+    left.set_ylim(-0.02, 1.02)
+    left.set_xlabel("scale factor c (scores multiplied by c)")
+    left.set_ylabel("softmax weight")
+    left.set_title("Bigger scores: softmax heads to one-hot")
+    left.legend(loc="center right", fontsize=8)
+    right.plot(sat.scales, sat.gradient, marker="o", ms=3, color="#c62828")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("scale factor c")
+    right.set_ylabel("largest |∂ weight / ∂ score|")
+    right.set_title("...and its gradient vanishes")
+    return fig

@@ -177,3 +177,46 @@ def test_every_catalogue_mistake_is_reachable():
     from attention_course.exercises import query_scores as qs
 
     assert len(qs.MISTAKES) == len(_learner_mistakes())
+
+
+# ------------------------------------------------------------------ figures and the widget
+
+def _numbers(text, label):
+    import re
+
+    line = next(ln for ln in text.splitlines() if ln.startswith(label))
+    return float(re.findall(r"-?\d+\.\d+", line)[-1])
+
+
+@pytest.mark.parametrize("angle,sign", [(0, "positive"), (60, "positive"), (90, "zero"), (135, "negative"),
+                                        (180, "negative"), (270, "zero"), (330, "positive")])
+def test_explorer_works_the_product_out_both_ways(angle, sign):
+    w = dp.dot_product_explorer()
+    w.set(angle=angle, length_a=2.0, length_b=1.5)
+    by_sum, by_geometry = _numbers(w.text, "sum of products"), _numbers(w.text, "|a||b| cos")
+    assert by_sum == pytest.approx(by_geometry, abs=0.011)
+    assert by_sum == pytest.approx(3.0 * math.cos(math.radians(angle)), abs=0.006)
+    assert f"sign: {sign}" in w.text
+
+
+def test_explorer_extremes_stay_finite():
+    w = dp.dot_product_explorer()
+    results = w.check_extremes()          # raises if an update fails or shows nan/inf
+    assert len(results) == 8
+    w.set(length_a=0.0)
+    assert "length 0" in w.text and _numbers(w.text, "sum of products") == 0
+    assert "-0.00" not in dp.dot_product_explorer(angle=90).text
+
+
+def test_explorer_moves_the_arrow_and_the_marker():
+    w = dp.dot_product_explorer()
+    w.set(angle=180, length_a=3.0, length_b=3.0)
+    x, y = w.state["marker"].get_data()
+    assert x[0] == 180 and y[0] == pytest.approx(-9.0)
+    assert w.state["arrows"].U[1] == pytest.approx(-3.0)
+
+
+def test_static_figures_have_titles_and_labels():
+    for fig in (dp.plot_sign_and_size(), dp.plot_query_scores(dp.which_word_example("tired"))):
+        for ax in fig.axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()

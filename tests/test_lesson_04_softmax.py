@@ -124,3 +124,30 @@ def test_quiz_numbers_come_from_the_package():
     assert bank.answer(1, float(ac.softmax(np.array([0.0, math.log(3)]))[0])).correct
     assert not bank.answer(1, 1 / 3).correct
     assert bank.answer(4, [0, 1]).correct and not bank.answer(4, [0]).correct
+
+
+# ------------------------------------------------------------------ figures and the widget
+
+def test_temperature_widget_sharpens_and_flattens():
+    from attention_course.dot_product import which_word_example
+
+    ex = which_word_example("tired")
+    w = sl.temperature_explorer(ex.scores, ex.tokens)
+    results = w.check_extremes()          # raises if an update fails or shows nan/inf
+    cold, hot = results[0]["text"], results[1]["text"]
+    assert "largest weight 1.00 on 'animal'" in cold
+    assert "among 1.0 of 11" in cold and "among 10.8 of 11" in hot
+    assert all("same order as the scores: True" in r["text"] for r in results)
+    w.set(temperature=1.0)
+    np.testing.assert_allclose([p.get_height() for p in w.state.patches], ac.softmax(ex.scores))
+
+
+def test_temperature_widget_rejects_mismatched_labels():
+    with pytest.raises(ValueError, match="3 scores but 2 tokens"):
+        sl.temperature_explorer([1.0, 2.0, 3.0], ["a", "b"])
+
+
+def test_saturation_figure_has_titles_and_labels():
+    fig = sl.plot_saturation(sl.saturation([2.0, 1.0, 0.1], [0.5, 1, 2, 4]))
+    for ax in fig.axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
