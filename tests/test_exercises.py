@@ -34,7 +34,8 @@ def test_every_exercise_module_is_discovered_and_imports():
     import pkgutil
 
     modules = {m.name for m in pkgutil.iter_modules(ex.__path__) if not m.name.startswith("_")}
-    assert modules <= {name.rsplit(".", 1)[-1] for name in sys.modules if name.startswith("attention_course.exercises.")}
+    loaded = {name.rsplit(".", 1)[-1] for name in sys.modules if name.startswith("attention_course.exercises.")}
+    assert modules <= loaded
     assert _core._IMPORT_ERRORS == {}
     assert {"softmax", "scaled_dot_product_attention", "masked_attention", "causal_mask",
             "sinusoidal_positional_encoding", "split_heads"} <= set(ex.names())

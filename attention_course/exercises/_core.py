@@ -388,8 +388,8 @@ _GENERIC_TIPS = {
                                          "keepdims=True keeps that axis so the result divides back into the array.",
     r"matmul|shapes .* not aligned|size mismatch": " Check the shapes around @: the inner dimensions must match, "
                                                    "e.g. q (..., n_q, d_k) @ k.swapaxes(-2, -1) (..., d_k, n_k).",
-    r"takes \d+ positional argument|unexpected keyword argument|missing \d+ required": " Check your function's "
-                                                                                      "parameters against the signature.",
+    r"takes \d+ positional argument|unexpected keyword argument|missing \d+ required":
+        " Check your function's parameters against the signature.",
 }
 
 
@@ -462,7 +462,9 @@ def check(name: str, fn) -> Report:
                                     f"calling it), got a {type(fn).__name__}. Expected: {ex.signature or name}."],
                       "unknown")
     try:
-        return _check(ex, fn)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # nothing from the checker reaches the notebook's stderr
+            return _check(ex, fn)
     except Exception as exc:  # a bug in an exercise definition must not crash the lesson
         return Report(name, False, [f"The checker itself failed ({type(exc).__name__}: {exc}). This is a bug in the "
                                     "course, not in your code; please report it."], "unknown")
@@ -572,7 +574,9 @@ class Solution:
 
     def _repr_html_(self) -> str:
         head = escape(self.note, quote=False) if self.note else f"Reference solution for <b>{escape(self.name)}</b>:"
-        code = f"<pre style=\"margin:4px 0\"><code>{escape(self.source, quote=False)}</code></pre>" if self.source else ""
+        code = ""
+        if self.source:
+            code = f'<pre style="margin:4px 0"><code>{escape(self.source, quote=False)}</code></pre>'
         return f'<div class="ac-exercise-solution">{head}{code}</div>'
 
 
