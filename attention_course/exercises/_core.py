@@ -11,6 +11,14 @@ An exercise is registered once (see the modules next to this one)::
         signature="softmax(x, axis=-1) -> array shaped like x",
     ))
 
+Optional: ``output_names=("output", "weights")`` names the parts of a tuple return
+(otherwise "value 1", "value 2", ...); ``diagnose(case, value) -> [hints]`` adds
+property checks that still work when a learner makes several mistakes at once (see
+attention.py); ``tips={regex: text}`` adds a tip to matching exception messages.
+tests/test_exercises.py checks every registered exercise: the reference passes and
+each mistake's buggy function is named with its own hint and no other (so the cases
+must tell the mistakes apart).
+
 ``check(name, fn)`` runs ``fn`` on every case and returns a Report. A mistake is
 named when the learner's outputs match its ``buggy`` function on (at least half of)
 the cases where that buggy function differs from the reference. Generic problems
