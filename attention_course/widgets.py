@@ -159,11 +159,12 @@ class AttentionExplorer(_LiveFigureWidget):
     def select(self, i):
         """Select query ``i`` (0 ≤ i < n_q): outline its row, draw its links, print its weights."""
         i = viz._index("AttentionExplorer.select", i, len(self.tokens))
+        if self.selected is not None:
+            self.buttons[self.selected].button_style = ""       # restyle two buttons, not all
+        self.buttons[i].button_style = "warning"
         self.selected = i
         self.heatmap.highlight_row(i)
         self.links.update(query_index=i)
-        for j, button in enumerate(self.buttons):
-            button.button_style = "warning" if j == i else ""
         self._show(self._summary())
         return self
 
@@ -226,8 +227,9 @@ class Interactive(_LiveFigureWidget):
 
     ``.controls`` (dict), ``.set(**values)`` (what moving the sliders does; raises on error),
     ``.text``, ``.figure``, ``.png``; ``.check_extremes()`` tries every slider at its ends.
-    Artists drawn in ``setup`` are made *animated*, so an update redraws only them; changing
-    a title or axis limits in ``update`` still works but redraws the whole figure (slower).
+    Artists drawn in ``setup`` are made *animated*, so an update redraws only them (mark fixed
+    labels with ``viz.static(artist)`` to keep them in the background); changing a title or
+    axis limits in ``update`` still works but redraws the whole figure (slower).
     """
 
     _hint = "Static view: run the notebook to move the sliders."
@@ -329,4 +331,5 @@ def _animate_data_artists(fig):
         if getattr(ax, "_colorbar", None) is not None:
             continue
         for artist in itertools.chain(ax.lines, ax.patches, ax.collections, ax.images, ax.texts, ax.artists):
-            artist.set_animated(True)
+            if not getattr(artist, "_ac_static", False):       # viz.static(...) labels stay background
+                artist.set_animated(True)
