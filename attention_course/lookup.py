@@ -119,6 +119,31 @@ ENGLISH_VALUES = np.array([
 SOUS_QUERY = np.array([0.2, 0.3, 1.6, 0.2])
 
 
+def plot_soft_lookup(query=SOUS_QUERY, scale: float = 1.0):
+    """Two panels: the weights the query gives each French key, and where the weighted value
+    lands among the English values on their 2-D map. Returns the matplotlib figure."""
+    from . import viz
+
+    value, weights = soft_lookup(query, FRENCH_KEYS, ENGLISH_VALUES, scale=scale)
+    fig, (ax_w, ax_m) = viz.new_figure(2, width=9.6, height=3.8)
+    viz.bars(weights, [f"{fr}\n({en})" for fr, en in zip(FRENCH, ENGLISH)], ax=ax_w, ylim=(0, 1),
+             title="Weights: softmax(query . key)", ylabel="weight")
+    ax_w.set_xlabel("French key (its English value)")
+    for v, w in zip(ENGLISH_VALUES, weights):              # line thickness = weight
+        ax_m.plot([value[0], v[0]], [value[1], v[1]], color="#1f77b4", linewidth=0.5 + 8 * w, alpha=0.35)
+    ax_m.plot(*ENGLISH_VALUES.T, "o", color="0.3", markersize=6)
+    for word, (x, y) in zip(ENGLISH, ENGLISH_VALUES):
+        ax_m.annotate(word, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=9)
+    ax_m.plot(*value, "*", color="#d62728", markersize=15, label="weighted value (the answer)")
+    ax_m.set_xlim(-3, 3.5)
+    ax_m.set_ylim(-3, 3.3)
+    ax_m.set_xlabel("meaning feature 1")
+    ax_m.set_ylabel("meaning feature 2")
+    ax_m.set_title("English values and the blend")
+    ax_m.legend(fontsize=8, loc="upper left")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Nadaraya–Watson kernel regression: attention pooling with numbers as keys
 # --------------------------------------------------------------------------------------------
@@ -183,6 +208,74 @@ def _check_1d(func, **arrays):
             raise ValueError(f"{func}: {name} must be a non-empty 1-D array, got shape {a.shape}.")
         out.append(a)
     return out
+
+
+def bandwidth_explorer(bandwidth: float = 0.3, n_train: int = 40, seed: int = 0,
+                       queries=(1.0, 2.5, 4.0)):
+    """The lesson's slider: the Nadaraya–Watson fit and the attention weights of a few queries vs h.
+
+    Left: training points, the true curve and the fitted curve. Right: the weights that three
+    query points give the training inputs (each set sums to 1). Returns an
+    ``attention_course.widgets.Interactive`` with one control, ``bandwidth``.
+    """
+    from . import widgets
+
+    x_train, y_train = regression_data(n_train=n_train, seed=seed)
+    grid = np.linspace(0.0, 5.0, 201)
+    queries = np.asarray(queries, dtype=float)
+    colors = ("#2ca02c", "#ff7f0e", "#9467bd")
+
+    def setup(fig):
+        ax_fit, ax_w = fig.subplots(1, 2)
+        ax_fit.plot(grid, true_function(grid), "--", color="0.45", linewidth=1, label="true curve f(x)")
+        ax_fit.plot(x_train, y_train, "o", color="0.25", markersize=3.5, label="training points (x_i, y_i)")
+        (fit,) = ax_fit.plot(grid, np.zeros_like(grid), color="#1f77b4", linewidth=2, label="prediction")
+        marks = [ax_fit.plot([], [], "o", color=c, markersize=7)[0] for c in colors]
+        ax_fit.set_xlim(0, 5)
+        ax_fit.set_ylim(y_train.min() - 1.0, y_train.max() + 1.0)
+        ax_fit.set_xlabel("x (query)")
+        ax_fit.set_ylabel("y")
+        ax_fit.set_title("Nadaraya-Watson: a weighted average of y_i")
+        ax_fit.legend(fontsize=7, loc="lower left")
+        lines = [ax_w.plot(x_train, np.zeros_like(x_train), "o-", color=c, markersize=3, linewidth=1.2,
+                           label=f"query x = {xq:g}")[0] for c, xq in zip(colors, queries)]
+        ax_w.set_xlim(0, 5)
+        ax_w.set_xlabel("training input x_i (key)")
+        ax_w.set_ylabel("attention weight")
+        ax_w.set_title("Weights of three queries")
+        ax_w.legend(fontsize=7, loc="upper right")
+        return {"fit": fit, "marks": marks, "lines": lines, "ax_w": ax_w, "top": None}
+
+    def update(state, bandwidth):
+        y_hat, _ = nadaraya_watson(grid, x_train, y_train, bandwidth)
+        state["fit"].set_ydata(y_hat)
+        y_q, w_q = nadaraya_watson(queries, x_train, y_train, bandwidth)
+        for mark, line, xq, yq, w in zip(state["marks"], state["lines"], queries, y_q, w_q):
+            mark.set_data([xq], [yq])
+            line.set_ydata(w)
+        top = _nice_ceiling(w_q.max())
+        if top != state["top"]:                       # rescale only when the weights outgrow the axis
+            state["ax_w"].set_ylim(0, top)
+            state["top"] = top
+        train_fit, _ = nadaraya_watson(x_train, x_train, y_train, bandwidth)
+        train_error = np.mean((train_fit - y_train) ** 2)
+        curve_error = np.mean((y_hat - true_function(grid)) ** 2)
+        middle = len(queries) // 2
+        effective = 1.0 / np.sum(w_q[middle] ** 2)    # how many points the query really averages
+        return (f"error on the training points {train_error:.3f}, error against the true curve {curve_error:.3f}\n"
+                f"query x = {queries[middle]:g}: largest weight {w_q[middle].max():.2f}, "
+                f"it averages about {effective:.1f} of the {n_train} training points")
+
+    return widgets.Interactive(setup, update, figsize=(9.6, 3.6),
+                               bandwidth=widgets.slider(0.02, 2.0, 0.02, bandwidth, "bandwidth h"))
+
+
+def _nice_ceiling(x: float) -> float:
+    """The smallest of 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.05 that is above ``x`` (an axis top)."""
+    for top in (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.05):
+        if x * 1.08 <= top:
+            return top
+    return 1.05
 
 
 # --------------------------------------------------------------------------------------------

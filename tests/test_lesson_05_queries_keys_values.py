@@ -292,3 +292,30 @@ def test_exercise_sentence_is_in_the_cases_and_birds_attend_to_seeds():
     assert any(c.args[0] is L.EXERCISE_X or np.array_equal(c.args[0], L.EXERCISE_X) for c in cases)
     _, _, _, weights = _learner()(L.EXERCISE_X, L.EXERCISE_W_Q, L.EXERCISE_W_K, L.EXERCISE_W_V)
     assert L.EXERCISE_TOKENS[int(np.argmax(weights[0]))] == "seeds"
+
+
+# ---------------------------------------------------------------- the lesson's figure and slider
+
+
+def test_soft_lookup_figure_has_titles_and_labelled_axes():
+    fig = L.plot_soft_lookup()
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_bandwidth_explorer_moves_the_curve_and_stays_finite_at_both_ends():
+    import re
+
+    explorer = L.bandwidth_explorer(bandwidth=0.3)
+    results = explorer.check_extremes()            # raises if an end fails or shows nan/inf
+    averaged = {}
+    for r in results:
+        h = r["values"]["bandwidth"]
+        averaged[h] = float(re.search(r"averages about ([0-9.]+)", r["text"]).group(1))
+    assert averaged[min(averaged)] < 1.5 < 30 < averaged[max(averaged)]
+    explorer.set(bandwidth=0.5)
+    fit_line = explorer.state["fit"]
+    x_train, y_train = L.regression_data()
+    expected, _ = L.nadaraya_watson(fit_line.get_xdata(), x_train, y_train, 0.5)
+    np.testing.assert_allclose(fit_line.get_ydata(), expected)
