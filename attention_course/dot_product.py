@@ -251,6 +251,9 @@ def plot_query_scores(*examples: WhichWord):
     return fig
 
 
+_SHADOW_OFFSET = 0.25
+
+
 def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: float = 1.5):
     """Sliders for the angle between a and b and for both lengths.
 
@@ -267,7 +270,7 @@ def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: f
         arrows = left.quiver([0, 0], [0, 0], [1, 0], [0, 1], color=["black", "#3b75af"],
                              angles="xy", scale_units="xy", scale=1, width=0.015, zorder=3)
         (shadow,) = left.plot([0, 0], [0, 0], color="#e69f00", lw=7, alpha=0.9, solid_capstyle="butt", zorder=2,
-                              label="shadow of b on a: |b| cos θ")
+                              label="b's shadow on a: |b| cos θ (drawn just below)")
         (drop,) = left.plot([0, 0], [0, 0], ":", color="0.4")
         left.set_xlim(-3.3, 3.3)
         left.set_ylim(-3.3, 3.3)
@@ -292,8 +295,9 @@ def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: f
     def update(state, angle, length_a, length_b):
         a, b = vector_2d(length_a, 0.0), vector_2d(length_b, angle)
         state["arrows"].set_UVC([a[0], b[0]], [a[1], b[1]])
-        state["shadow"].set_data([0, b[0]], [0, 0])
-        state["drop"].set_data([b[0], b[0]], [0, b[1]])
+        # the shadow is drawn just below the x-axis, so a's arrow doesn't cover it
+        state["shadow"].set_data([0, b[0]], [-_SHADOW_OFFSET, -_SHADOW_OFFSET])
+        state["drop"].set_data([b[0], b[0]], [-_SHADOW_OFFSET, b[1]])
         state["curve"].set_ydata(length_a * length_b * np.cos(np.radians(theta)))
         value = dot(a, b)
         state["marker"].set_data([angle], [value])
