@@ -25,7 +25,7 @@ def _products_not_summed(q, K):
 
 
 def _summed_over_keys(q, K):
-    return (K * q).sum(axis=0)                     # (d_k,): added down the keys instead of along each key
+    return (K * q).sum(axis=0)                     # (d_k,): down the keys; the same as K.T @ q (or q @ K)
 
 
 def _cosine_instead(q, K):
@@ -36,10 +36,6 @@ def _one_total(q, K):
     return np.sum(K @ q)                           # every score added into one number
 
 
-def _keys_transposed(q, K):
-    return K.T @ q if K.shape[0] == K.shape[1] else _summed_over_keys(q, K)
-
-
 def _first_key_only(q, K):
     return np.full(K.shape[0], K[0] @ q)           # a loop that always used K[0]
 
@@ -48,11 +44,10 @@ MISTAKES = [
     Mistake("You multiplied q and K entry by entry but did not add the products up: each score is a sum over "
             "the d_k features, so the result should have one number per key, shape (n_k,). "
             "Add .sum(axis=1), or use K @ q.", _products_not_summed),
-    Mistake("You added the products down the keys (axis 0) instead of along each key (axis 1): you get one number "
-            "per feature, shape (d_k,), instead of one per key, shape (n_k,). Use (K * q).sum(axis=1) or K @ q.",
-            _summed_over_keys),
-    Mistake("You used the transpose of K (K.T @ q or q @ K): that dots q with the columns of K, but each key is a "
-            "ROW of K. Use K @ q.", _keys_transposed),
+    Mistake("You paired q with the COLUMNS of K instead of its rows: (K * q).sum(axis=0), K.T @ q and q @ K all "
+            "add down the keys, giving one number per feature, shape (d_k,), instead of one per key, shape (n_k,) "
+            "(and when K is square the shape is right but the numbers are not). Each key is a ROW of K: use K @ q "
+            "or (K * q).sum(axis=1).", _summed_over_keys),
     Mistake("You divided by the lengths, which gives cosine similarity. Attention scores are plain dot products: "
             "a longer key scores more. Drop the division.", _cosine_instead),
     Mistake("You returned a single number (all the scores added together). Return one score per key: an array of "
