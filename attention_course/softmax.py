@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 from ._backend import as_float, namespace
 
@@ -19,14 +22,22 @@ def softmax(x, axis: int = -1, temperature: float = 1.0):
     """
     xp, args = namespace("softmax", x=x)
     x = as_float(xp, args["x"])
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"softmax: temperature must be a number > 0, got {type(temperature).__name__} {temperature!r}.")
+    if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"softmax: temperature must be a finite number > 0, got {temperature!r}.")
+    temperature = float(temperature)             # a Python float keeps float32 as float32
     if x.ndim == 0:
         raise ValueError("softmax: x must have at least one dimension, got a scalar.")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"softmax: axis={axis} is out of range for x of shape {tuple(x.shape)}.")
-    shifted = x - _row_max(xp, x, axis)          # <= 0 everywhere, 0 at the max
-    e = xp.exp(shifted / temperature)            # in (0, 1]; exactly 1 at the max
+    with np.errstate(over="ignore"):             # overflow can only push a score to -inf: exp(-inf) = 0 is right
+        if temperature >= 1:
+            x = x / temperature                  # T >= 1 shrinks the scores: dividing first cannot overflow
+        shifted = x - _row_max(xp, x, axis)      # <= 0 everywhere, 0 at the max
+        if temperature < 1:                      # T < 1 stretches them: divide after the shift (0 stays 0);
+            shifted = shifted / max(temperature, _tiny(xp, x.dtype))   # a T the dtype can't hold would be 0
+        e = xp.exp(shifted)                      # in [0, 1]; exactly 1 at the max
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
@@ -34,3 +45,8 @@ def _row_max(xp, x, axis):
     """max along ``axis`` (kept as a size-1 axis); constant w.r.t. gradients."""
     m = xp.amax(x, axis=axis, keepdims=True)
     return m if xp.__name__ == "numpy" else m.detach()
+
+
+def _tiny(xp, dtype) -> float:
+    """The smallest positive normal number of ``dtype`` (1.2e-38 for float32)."""
+    return float(xp.finfo(dtype).tiny)
