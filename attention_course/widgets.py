@@ -49,7 +49,8 @@ class _LiveFigureWidget:
     _hint = "Run the notebook to use the live widget."
 
     def _init_view(self):
-        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
+        # natural size (no blurry stretching to the output's width), shrunk on narrow screens
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start", max_width="100%", height="auto"))
         self.summary = W.HTML()
         self.png = b""
 
