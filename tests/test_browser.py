@@ -1,8 +1,9 @@
 """The widgets where learners use them: JupyterLab in a real (headless) Chromium.
 
 Starts JupyterLab on 127.0.0.1 (free port, random token, throwaway settings, workspace,
-config, data and runtime folders), opens a copy of ``tests/browser/widgets_demo.ipynb``
-from a temporary root folder, runs all cells, then clicks a token of the attention explorer,
+config, data and runtime folders) on a temporary root folder. Opens a copy of
+``tests/browser/widgets_demo.ipynb`` as stored (its static fallbacks must show), then a copy
+without outputs: runs all cells, then clicks a token of the attention explorer,
 drags the temperature slider and answers two quiz questions, checking after each that the
 page changed the way it should and that no error output appeared. A screenshot is saved in
 the test's temporary folder. Skipped where Chromium (/usr/bin/chromium) or Playwright is
@@ -30,6 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 FIXTURE = Path(__file__).parent / "browser" / "widgets_demo.ipynb"
+STORED = "stored_outputs.ipynb"
 TIMEOUT_MS = 120_000            # a 2-core CI machine shared with other jobs: be patient, not flaky
 
 pytestmark = [
@@ -67,6 +69,7 @@ def lab(tmp_path):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, root / FIXTURE.name)
+    shutil.copy(FIXTURE, root / STORED)                # as stored in the repo, outputs included
 
     settings = state / "settings"
     # No network and no pop-ups: no news, no update check, every cell kept in the DOM.
@@ -212,7 +215,18 @@ def test_explorer_slider_and_quiz_work_in_jupyterlab(lab, tmp_path):
         try:
             page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-            page.goto(f"{lab['base']}/lab/tree/{FIXTURE.name}?token={lab['token']}", timeout=TIMEOUT_MS)
+            # --- before any cell runs, stored outputs show the static fallbacks -------------
+            # (an untrusted notebook, like a fresh clone: Lab picks the safe text/html)
+            page.goto(f"{lab['base']}/lab/tree/{STORED}?token={lab['token']}", timeout=TIMEOUT_MS)
+            outputs = page.locator(".jp-OutputArea-output")
+            expect(outputs.filter(has_text="query 0 'The' attends to:")).to_have_count(1)
+            expect(outputs.filter(has_text="T = 1.00: largest weight")).to_have_count(1)
+            expect(outputs.filter(has_text="Demo quiz")).to_have_count(1)
+            expect(page.locator('.jp-OutputArea-output img[src^="data:image/png;base64,"]')).to_have_count(2)
+            assert not _errors_on_page(page), _errors_on_page(page)
+
+            # --- the live widgets: a clean copy, every cell run ---------------------------------
+            page.goto(f"{lab['base']}/lab/tree/{FIXTURE.name}?reset&token={lab['token']}", timeout=TIMEOUT_MS)
             page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=TIMEOUT_MS)
             _wait_idle(page)
             _run_all(page)
