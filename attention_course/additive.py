@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ._backend import as_float, namespace, shape_str
-from .attention import masked_softmax
+from .attention import _check_mask, masked_softmax
 
 
 def additive_scores(q, k, w_q, w_k, w_v):
@@ -27,12 +27,14 @@ def additive_attention(q, k, v, w_q, w_k, w_v, mask=None):
     -> output (..., n_q, d_v), weights (..., n_q, n_k).
     Unlike dot-product attention, q and k may have different sizes.
     """
-    xp, a = namespace("additive_attention", q=q, v=v, mask=mask)
-    v = as_float(xp, a["v"])
-    if v.ndim < 2 or v.shape[-2] != k.shape[-2]:
+    xp, a = namespace("additive_attention", q=q, k=k, v=v, w_q=w_q, w_k=w_k, w_v=w_v, mask=mask)
+    k, v = a["k"], as_float(xp, a["v"])
+    if k.ndim < 2 or v.ndim < 2 or v.shape[-2] != k.shape[-2]:
         raise ValueError(f"additive_attention: v must be (..., n_k, d_v) with n_k rows like k, got k {shape_str(k)}, v {shape_str(v)}.")
-    scores = additive_scores(q, k, w_q, w_k, w_v)
-    weights = masked_softmax(scores, a.get("mask"))
+    scores = additive_scores(a["q"], k, a["w_q"], a["w_k"], a["w_v"])
+    mask = a.get("mask")
+    _check_mask("additive_attention", mask, tuple(scores.shape), f"q {shape_str(a['q'])}, k {shape_str(k)}")
+    weights = masked_softmax(scores, mask)
     return weights @ v, weights                       # (..., n_q, d_v), (..., n_q, n_k)
 
 
