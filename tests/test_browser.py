@@ -203,6 +203,19 @@ def _text_changes(locator, before: str, timeout=TIMEOUT_MS) -> str:
     raise AssertionError(f"text did not change from {before!r}")
 
 
+CLICK_TO_NEW_IMAGE_JS = """async (cell, name) => {
+    const img = cell.querySelector('img.widget-image');
+    const button = [...cell.querySelectorAll('button')].find(b => b.textContent.trim() === name);
+    const changed = new Promise(resolve => new MutationObserver((_, observer) => {
+        observer.disconnect();
+        resolve(performance.now());
+    }).observe(img, {attributes: true, attributeFilter: ['src']}));
+    const start = performance.now();
+    button.click();
+    return (await changed) - start;
+}"""
+
+
 # ---------------------------------------------------------------------------------------------
 # the test
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +260,14 @@ def test_explorer_slider_and_quiz_work_in_jupyterlab(lab, tmp_path):
             expect(explorer.get_by_role("button", name="cat", exact=True)).to_have_class(re.compile("mod-warning"))
             expect(explorer.get_by_role("button", name="The", exact=True)).not_to_have_class(re.compile("mod-warning"))
             expect(image).not_to_have_attribute("src", src_before)       # a new PNG arrived
+
+            # how long a click takes to show its new image here (reported, not asserted: the
+            # machine's load decides it; benchmarks/widget_latency.py is the place for targets)
+            click_ms = [explorer.evaluate(CLICK_TO_NEW_IMAGE_JS, token) for token in
+                        ["sat", "on", "the", "mat", "because", "it", "was", "very", "tired", "."]]
+            (tmp_path / "click_latency_ms.json").write_text(json.dumps(click_ms))
+            print(f"explorer click -> new image in the browser: median {sorted(click_ms)[len(click_ms) // 2]:.0f} ms "
+                  f"over {len(click_ms)} clicks ({', '.join(f'{t:.0f}' for t in click_ms)})")
 
             # --- slider: drag the temperature handle to the right --------------------------------
             text = slider_cell.locator(".widget-html pre")

@@ -108,6 +108,20 @@ def test_explorer_blitted_image_matches_a_full_redraw():
     assert np.array_equal(pixels(ex.png), pixels(viz.to_png(ex.figure)))
 
 
+def test_cached_layers_never_show_stale_pixels():
+    """Clicks reuse a cached heatmap layer; new weights must invalidate it."""
+    ex = widgets.AttentionExplorer(TOKENS, attention(seed=0))
+    ex.select(3)
+    ex.select(4)                                          # heatmap layer cached by now
+    ex.update(attention(seed=1))                          # the heatmap itself changes
+    ex.select(9)
+    after_clicks = ex.png
+    ex.figure._ac_renderer = None
+    assert np.array_equal(pixels(after_clicks), pixels(viz.to_png(ex.figure)))
+    fresh = widgets.AttentionExplorer(TOKENS, attention(seed=1), selected=9)
+    assert np.array_equal(pixels(after_clicks), pixels(fresh.png))
+
+
 def test_explorer_update_keeps_the_selection_and_shows_the_new_weights():
     ex = widgets.AttentionExplorer(TOKENS, attention(seed=0)).select(4)
     new = attention(seed=1)
