@@ -129,9 +129,11 @@ class AttentionExplorer(_LiveFigureWidget):
                              f"{len(self.tokens)} query tokens x {len(self.key_tokens)} key tokens.")
         n_q, n_k = w.shape
         n = max(n_q, n_k)
-        map_width, links_width = 1.6 + 0.42 * n_k, 2.6       # inches: heatmap (+ colour bar), links
+        # inches: heatmap (+ colour bar) and links; long sentences are capped (numbers then hide)
+        map_width, links_width = min(1.6 + 0.42 * n_k, 9.0), 2.6
+        height = min(max(3.2, 1.4 + 0.25 * n), 8.0)
         self.figure, (ax_map, ax_links) = _new_blank_figure(
-            map_width + links_width, max(3.2, 1.4 + 0.25 * n), ncols=2, width_ratios=[map_width, links_width])
+            map_width + links_width, height, ncols=2, width_ratios=[map_width, links_width])
         self.heatmap = viz.heatmap(w, self.tokens, self.key_tokens, ax=ax_map,
                                    title=title or "Attention weights")
         self.links = viz.token_links(w, self.tokens, self.key_tokens, 0, ax=ax_links)
