@@ -61,8 +61,8 @@ def namespace(func: str, **arrays):
             converted[name] = np.asarray(a)
         except Exception as exc:  # e.g. ragged lists
             raise TypeError(f"{func}: could not turn {name} ({describe(a)}) into an array: {exc}") from None
-        if converted[name].dtype == object:
-            raise TypeError(f"{func}: {name} is not numeric (got an object array from {describe(a)}).")
+        if converted[name].dtype.kind not in "biuf":
+            raise TypeError(f"{func}: {name} must hold real numbers (got a {converted[name].dtype} array from {describe(a)}).")
     return np, converted
 
 
