@@ -36,7 +36,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None):
     q, k, v = _common_dtype(xp, q, k, v)
     mask = a.get("mask")
     scores_shape = _check_shapes(q, k, v, mask)
-    scale = _check_scale(f, scale, q.shape[-1])
+    scale = _check_scale(f, scale, q.shape[-1], xp)
     if xp is np:
         return _attention_numpy(q, k, v, mask, scale, scores_shape)
     scores = (q * scale) @ k.mT                # (..., n_q, n_k); scaling q is n_q*d_k work, not n_q*n_k
@@ -48,8 +48,8 @@ def masked_softmax(scores, mask=None, shape=None):
     """Softmax over the last axis (keys) after applying ``mask``; returns new weights.
 
     Shapes: scores (..., n_q, n_k); mask broadcastable to it, bool (True = may
-    attend) or additive float (0 / -inf) -> weights (..., n_q, n_k), or ``shape``
-    if given (the mask may add batch axes). ``scores`` is left unchanged.
+    attend) or additive float (0 / -inf) -> weights of the broadcast shape (the
+    mask may add batch axes; ``shape`` may name it). ``scores`` is left unchanged.
     Rows where every key is hidden get all-zero weights instead of NaN.
     """
     f = "masked_softmax"
@@ -105,13 +105,15 @@ def _softmax_base2_by_blocks(weights):
         return weights
     rows = weights.reshape(-1, n_k)                        # (all query rows, n_k), a view
     block = max(1, _BLOCK_ELEMENTS // n_k)                 # rows per block
-    with np.errstate():    # restores numpy's settings on exit
-        # numpy copies a row-broadcast operand (the (rows, 1) max and total)
-        # through an internal buffer when rows are shorter than the buffer; a buffer
-        # no longer than a row lets `s -= m` work in place, about 2.5x faster.
-        np.setbufsize(min(np.getbufsize(), max(16, n_k - n_k % 16)))
+    # numpy copies a row-broadcast operand (the (rows, 1) max and total) through
+    # an internal buffer when rows are shorter than the buffer; a buffer no longer
+    # than a row lets `s -= m` work in place, about 2.5x faster.
+    old_bufsize = np.setbufsize(min(np.getbufsize(), max(16, n_k - n_k % 16)))
+    try:
         for start in range(0, len(rows), block):
             _softmax_base2_inplace(rows[start:start + block])
+    finally:
+        np.setbufsize(old_bufsize)
     return weights
 
 
@@ -141,11 +143,11 @@ def _softmax_base2_inplace(s):
     return s
 
 
-def _check_scale(func, scale, d_k):
+def _check_scale(func, scale, d_k, xp):
     """``scale=None`` -> 1/sqrt(d_k); a number -> a Python float (so float32 stays float32)."""
     if scale is None:
         return 1.0 / math.sqrt(d_k) if d_k else 1.0
-    if is_tensor(scale):                                  # torch path: may be learnable, keep as is
+    if is_tensor(scale) and xp is not np:                 # torch path: may be learnable, keep as is
         return scale
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"{func}: scale must be a number such as 1/sqrt(d_k), got {type(scale).__name__} {scale!r}.")

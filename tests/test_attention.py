@@ -254,3 +254,19 @@ def test_no_keys_gives_empty_weights_and_zero_output():
     output, weights = ac.scaled_dot_product_attention(q, k, v)
     assert weights.shape == (4, 0) and output.shape == (4, 2)
     assert np.all(output == 0)
+
+
+def test_numpy_settings_are_left_as_they_were():
+    q, k, v = random_qkv(11, (2,), n_q=600, n_k=700)           # big enough for the blocked softmax
+    before = (np.getbufsize(), np.geterr())
+    ac.scaled_dot_product_attention(q, k, v, mask=np.zeros((600, 700)))
+    assert (np.getbufsize(), np.geterr()) == before
+
+
+def test_masked_softmax_mask_may_add_batch_axes():
+    scores = np.random.default_rng(12).standard_normal((2, 3))
+    keep = np.array([[[True, True, True]], [[True, False, False]]])     # (2, 1, 3)
+    weights = ac.masked_softmax(scores, keep)
+    assert weights.shape == (2, 2, 3)
+    np.testing.assert_allclose(weights[0], ac.softmax(scores), rtol=1e-12)
+    np.testing.assert_array_equal(weights[1], [[1, 0, 0], [1, 0, 0]])

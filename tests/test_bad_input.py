@@ -63,6 +63,12 @@ def test_bad_scale_is_rejected_by_name(scale, exc):
         ac.scaled_dot_product_attention(zeros(2, 4), zeros(3, 4), zeros(3, 4), scale=scale)
 
 
+def test_torch_scale_with_numpy_arrays_is_a_type_error():
+    torch = pytest.importorskip("torch")
+    with raises(TypeError, "scale", "Tensor"):
+        ac.scaled_dot_product_attention(zeros(2, 4), zeros(3, 4), zeros(3, 4), scale=torch.tensor(0.5))
+
+
 def test_non_numeric_input_is_a_type_error_naming_the_argument():
     with raises(TypeError, "scaled_dot_product_attention", "k", "real numbers"):
         ac.scaled_dot_product_attention(zeros(2, 2), [["a", "b"]], zeros(1, 2))

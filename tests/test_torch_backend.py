@@ -89,6 +89,14 @@ def test_numpy_and_torch_backends_agree(seed, n_q, n_k, mask_kind):
     np.testing.assert_allclose(t_w.numpy(), n_w, rtol=1e-10, atol=1e-12)
 
 
+def test_scale_may_be_a_learnable_tensor_on_torch():
+    q, k, v = (randn(i, 3, 4) for i in range(3))
+    scale = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    output, _ = ac.scaled_dot_product_attention(q, k, v, scale=scale)
+    torch.testing.assert_close(output, ac.scaled_dot_product_attention(q, k, v, scale=0.5)[0])
+    assert torch.autograd.gradcheck(lambda s: ac.scaled_dot_product_attention(q, k, v, scale=s)[0], (scale,))
+
+
 @pytest.mark.parametrize("kind", ["bool", "additive"])
 def test_fully_masked_rows_are_zero_with_finite_gradients_on_torch(kind):
     q, k, v = (randn(i, 2, 3, 4).requires_grad_() for i in range(3))
