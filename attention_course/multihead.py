@@ -1,6 +1,8 @@
 """Lesson 08: multi-head attention, step by step: project -> split -> attend -> merge -> project."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._backend import namespace, shape_str
 from .attention import scaled_dot_product_attention
 
@@ -46,9 +48,11 @@ def multi_head_attention(query, key, value, w_q, w_k, w_v, w_o, num_heads, mask=
                       w_v=w_v, w_o=w_o, mask=mask, b_q=b_q, b_k=b_k, b_v=b_v, b_o=b_o)
     for name in ("w_q", "w_k", "w_v", "w_o"):
         w, x = a[name], a["value" if name == "w_v" else "key" if name == "w_k" else "query"]
-        if w.ndim != 2 or (name != "w_o" and w.shape[0] != x.shape[-1]):
+        d_in = a["w_v"].shape[-1] if name == "w_o" else x.shape[-1]     # w_o maps the merged heads
+        if w.ndim != 2 or w.shape[0] != d_in:
             raise ValueError(f"multi_head_attention: {name} must be (d_model, d_model) matching the inputs' last axis, "
-                             f"got {name} {shape_str(w)} for query {shape_str(a['query'])}.")
+                             f"got {name} {shape_str(w)} for query {shape_str(a['query'])}, "
+                             f"w_v {shape_str(a['w_v'])}.")
     steps = {}
     steps["q"] = _project(a["query"], a["w_q"], a.get("b_q"))      # (..., n_q, d_model)
     steps["k"] = _project(a["key"], a["w_k"], a.get("b_k"))        # (..., n_k, d_model)
@@ -74,7 +78,7 @@ def _project(x, w, b=None):
 
 
 def _check_heads(func, x, num_heads):
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+    if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) or num_heads < 1:
         raise ValueError(f"{func}: num_heads must be a positive integer, got {num_heads!r}.")
     if x.ndim < 2:
         raise ValueError(f"{func}: x must be (..., n, d_model), got shape {shape_str(x)}.")

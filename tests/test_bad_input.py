@@ -184,6 +184,12 @@ def test_multi_head_attention_names_a_projection_of_the_wrong_shape():
         ac.multi_head_attention(x, x, x, w, zeros(5, 4), w, w, 2)
 
 
+def test_multi_head_attention_names_an_output_projection_that_does_not_fit_the_heads():
+    x, w = zeros(1, 3, 4), zeros(4, 4)
+    with raises(ValueError, "w_o", "w_o (6, 4)", "w_v (4, 4)"):
+        ac.multi_head_attention(x, x, x, w, w, w, zeros(6, 4), 2)
+
+
 def test_module_rejects_d_model_not_divisible_by_heads():
     pytest.importorskip("torch")
     with raises(ValueError, "d_model=10", "num_heads=3"):

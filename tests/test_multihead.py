@@ -122,3 +122,8 @@ def test_float32_stays_float32():
     f32 = [a.astype(np.float32) for a in (query, key, value, *ws)]
     output, weights = ac.multi_head_attention(*f32, 2)
     assert output.dtype == weights.dtype == np.float32
+
+
+def test_numpy_integer_head_count_is_accepted():
+    x = np.arange(12.0).reshape(2, 6)
+    np.testing.assert_array_equal(ac.split_heads(x, np.int64(3)), ac.split_heads(x, 3))
