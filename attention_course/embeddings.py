@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dot_product import cosine_similarity, dot  # defined, and looked at closely, in lesson 03
+
 FEATURES = ("alive", "wild", "size", "food", "royal", "machine")
 """The meaning of each column of ``TOY_TABLE``; every value lies in [-1, 1].
 
@@ -110,29 +112,6 @@ def _as_vector(name: str, x) -> np.ndarray:
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {x.shape}.")
     return x
-
-
-def dot(a, b) -> float:
-    """Dot product a . b = sum_i a_i b_i of two (d,) vectors."""
-    a, b = _as_vector("a", a), _as_vector("b", b)
-    if a.shape != b.shape:
-        raise ValueError(f"dot: a and b must have the same length, got a {a.shape} and b {b.shape}.")
-    return float(np.sum(a * b))
-
-
-def cosine_similarity(a, b) -> float:
-    """cos(a, b) = (a . b) / (|a| |b|) for two (d,) vectors; a number in [-1, 1].
-
-    +1: same direction, 0: perpendicular, -1: opposite. Length does not matter:
-    cos(2a, b) = cos(a, b). A zero vector has no direction: ``ValueError``.
-    """
-    a, b = _as_vector("a", a), _as_vector("b", b)
-    if a.shape != b.shape:
-        raise ValueError(f"cosine_similarity: a and b must have the same length, got a {a.shape} and b {b.shape}.")
-    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-    if norm_a == 0 or norm_b == 0:
-        raise ValueError("cosine_similarity: a zero vector has no direction, so its cosine is undefined.")
-    return float(np.clip(a @ b / (norm_a * norm_b), -1.0, 1.0))
 
 
 def cosine_matrix(vectors) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .attention import scaled_dot_product_attention
 from .softmax import softmax
+from .softmax_lesson import softmax_jacobian  # lesson 04: J = diag(w) - w w^T
 
 D_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -74,19 +75,6 @@ def score_variance(d_ks=D_K_VALUES, n_samples: int = 4000, seed: int = 0) -> dic
 
 
 # ---------------------------------------------------------------- 2. saturation and gradient
-def softmax_jacobian(weights):
-    """The softmax's Jacobian from its output: J[i, j] = d w_i / d s_j = w_i (delta_ij - w_j).
-
-    weights (..., n) (each row a softmax output) -> J (..., n, n). Written as
-    diag(w) - w w^T. When one weight is 1 and the rest 0, J is all zeros: the
-    scores no longer receive any gradient.
-    """
-    w = np.asarray(weights, dtype=float)
-    if w.ndim < 1:
-        raise ValueError("softmax_jacobian: weights must have at least one axis (..., n).")
-    return w[..., :, None] * np.eye(w.shape[-1]) - w[..., :, None] * w[..., None, :]
-
-
 def softmax_jacobian_norm(weights):
     """Frobenius norm of the softmax Jacobian: (..., n) weights -> (...) norms.
 

@@ -85,11 +85,11 @@ def logit_gaps(weights) -> np.ndarray:
 def softmax_jacobian(p) -> np.ndarray:
     """d softmax_i / d score_j = p_i (delta_ij - p_j) = diag(p) - p p^T.
 
-    Shapes: p (n,) the softmax output -> (n, n). All entries are small when p is
-    nearly one-hot: a saturated softmax passes almost no gradient back.
+    Shapes: p (..., n), each row a softmax output -> (..., n, n). All entries are
+    small when p is nearly one-hot: a saturated softmax passes almost no gradient back.
     """
-    p = _as_array("softmax_jacobian", p, ndim=1)
-    return np.diag(p) - np.outer(p, p)
+    p = _as_array("softmax_jacobian", p)
+    return p[..., :, None] * np.eye(p.shape[-1]) - p[..., :, None] * p[..., None, :]
 
 
 @dataclass(frozen=True)
