@@ -172,12 +172,12 @@ class Quiz:
                 parts.append(f"<li>Another number: {escape(q.explain_wrong, quote=False)}</li></ul></details>")
             else:
                 note = "choose one" if q.kind == "single" else "select all that apply"
-                if note in q.prompt.lower():
-                    parts.append('<ol type="A">')
-                else:
-                    parts.append(f'<p>({note})</p><ol type="A">')
-                parts.extend(f"<li>{escape(o.text, quote=False)}</li>" for o in q.options)
-                parts.append("</ol><details><summary>Answer and explanations</summary><ul>")
+                if note not in q.prompt.lower():
+                    parts.append(f"<p>({note})</p>")
+                # letters written out: notebook front ends restyle <ol type="A"> as 1, 2, 3
+                parts.append('<ul style="list-style: none">')
+                parts.extend(f"<li>{_letter(j)}. {escape(o.text, quote=False)}</li>" for j, o in enumerate(q.options))
+                parts.append("</ul><details><summary>Answer and explanations</summary><ul>")
                 for j, o in enumerate(q.options):
                     verdict = "right" if o.correct else "wrong"
                     parts.append(f"<li><b>{_letter(j)} — {verdict}:</b> {escape(o.explain, quote=False)}</li>")

@@ -471,3 +471,10 @@ def test_exercises_do_not_load_torch_or_widgets():
             "assert 'torch' not in sys.modules and 'ipywidgets' not in sys.modules, sorted(sys.modules); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_exercise_tip_beats_the_generic_tip_for_the_same_error():
+    report = ex.check("query_scores", lambda q, K: q @ K)
+    text = " ".join(report.hints)
+    assert "use K @ q" in text
+    assert "k.swapaxes" not in text

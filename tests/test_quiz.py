@@ -298,3 +298,10 @@ def test_importing_the_package_stays_light():
             "ac.quiz.load('demo'); assert 'ipywidgets' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_static_html_writes_option_letters_that_match_the_explanations():
+    # front ends restyle <ol type="A"> as 1, 2, 3, while the explanations say "A — wrong"
+    html = quiz.load("demo").to_html()
+    assert '<ol type="A">' not in html
+    assert "<li>A. 1</li>" in html and "<b>A — right:</b>" in html

@@ -402,7 +402,7 @@ _GENERIC_TIPS = {
 
 
 def _tip(ex: Exercise, message: str) -> str:
-    for pattern, tip in {**_GENERIC_TIPS, **ex.tips}.items():
+    for pattern, tip in [*ex.tips.items(), *_GENERIC_TIPS.items()]:   # the exercise's own tips first
         if re.search(pattern, message):
             text = tip if tip.startswith(" ") else " " + tip
             if "signature" in tip and ex.signature:

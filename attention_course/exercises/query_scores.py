@@ -85,4 +85,7 @@ register(Exercise(
     cases=cases,
     mistakes=MISTAKES,
     signature="query_scores(q, K) -> scores   (q (d_k,), K (n_k, d_k), scores (n_k,))",
+    tips={r"matmul|not aligned": "q @ K pairs q with the COLUMNS of K, and here the shapes don't fit: "
+                                 "q is (d_k,) and K is (n_k, d_k). Each key is a ROW of K, so use K @ q: "
+                                 "(n_k, d_k) @ (d_k,) -> (n_k,)."},
 ))
