@@ -268,6 +268,8 @@ class _StampText(Artist):
 
     ``strings`` (m,), ``xy`` (m, 2) in data coordinates, ``colors`` one per string,
     ``offset`` (dx, dy) in points. ``ha`` in {left, center, right}, ``va`` in {bottom, center, top}.
+    ``set_items`` may give ``va`` and ``offset`` per string instead (e.g. bar labels above a
+    positive bar's tip and below a negative one's).
     ``fits`` (optional) is called with the renderer and the stamps' largest (w, h) in pixels and
     returns False to skip drawing (e.g. numbers that would not fit their heatmap cells).
     """
@@ -276,13 +278,17 @@ class _StampText(Artist):
         super().__init__()
         self.size, self.weight, self.ha, self.va, self.offset, self.fits = size, weight, ha, va, offset, fits
         self.strings, self.xy, self.colors = [], np.zeros((0, 2)), []
+        self.vas, self.offsets = None, None           # per-string overrides of va and offset
         self.set_transform(ax.transData)
         self.set_animated(True)
         self.set_clip_on(False)
         ax.add_artist(self)
 
-    def set_items(self, strings, xy, colors):
+    def set_items(self, strings, xy, colors, va=None, offset=None):
+        """New strings at ``xy`` (m, 2); ``va`` (m,) and ``offset`` (m, 2) optionally per string."""
         self.strings, self.xy, self.colors = list(strings), np.asarray(xy, float).reshape(-1, 2), list(colors)
+        self.vas = None if va is None else [str(a) for a in va]
+        self.offsets = None if offset is None else np.asarray(offset, float).reshape(-1, 2)
         self.stale = True
 
     def draw(self, renderer):
@@ -294,11 +300,15 @@ class _StampText(Artist):
             biggest = (max(s.shape[1] for s in stamps) - 4, max(s.shape[0] for s in stamps) - 4)
             if not self.fits(renderer, biggest):
                 return
-        pts = self.get_transform().transform(self.xy) + np.asarray(self.offset, float) * dpi / 72.0
+        offset = self.offset if self.offsets is None else self.offsets
+        pts = self.get_transform().transform(self.xy) + np.asarray(offset, float) * dpi / 72.0
         sizes = np.array([im.shape[:2] for im in stamps])            # (m, 2): h, w
         h, w = sizes[:, 0], sizes[:, 1]
         dx = {"left": np.full(len(w), 2.0), "center": w / 2, "right": w - 2.0}[self.ha]
-        dy = {"bottom": np.full(len(h), 2.0), "center": h / 2, "top": h - 2.0}[self.va]
+        if self.vas is None:
+            dy = {"bottom": np.full(len(h), 2.0), "center": h / 2, "top": h - 2.0}[self.va]
+        else:
+            dy = np.array([{"bottom": 2.0, "center": hi / 2, "top": hi - 2.0}[va] for va, hi in zip(self.vas, h)])
         keep = np.all(np.isfinite(pts), axis=1)
         if not keep.any():
             return
@@ -534,7 +544,12 @@ def token_links(weights, query_labels, key_labels, query_index, ax=None, title=N
 # bars
 # ---------------------------------------------------------------------------------------------
 class Bars(_View):
-    """A bar chart with the values printed on the bars; ``update(values)`` in place."""
+    """A bar chart with the values printed on the bars; ``update(values)`` in place.
+
+    A positive value is printed just above its bar's tip, a negative one just below it (so
+    neighbouring negative labels do not run together on the zero line); more than 12 bars
+    get a smaller font.
+    """
 
     def __init__(self, values, labels=None, ax=None, title=None, ylim=None, *, ylabel=None, fmt="{:.2f}",
                  color="#3b75af"):
@@ -556,7 +571,7 @@ class Bars(_View):
         self._fixed_ylim = ylim is not None
         if ylim is not None:
             ax.set_ylim(*ylim)
-        self.value_labels = _StampText(ax, size=8, va="bottom", offset=(0, 1))
+        self.value_labels = _StampText(ax, size=8 if len(v) <= 12 else 6.5, va="bottom", offset=(0, 1))
         self._ylim_set = False
         self.values = None
         self.update(v)
@@ -578,16 +593,25 @@ class Bars(_View):
         for p, h in zip(self.patches, v):
             p.set_height(h)
         if not self._fixed_ylim:
-            need_lo, need_hi = min(0.0, v.min() * 1.15), max(0.0, v.max() * 1.15)
+            # room beyond each tip for its printed value (above positives, below negatives)
+            lo_v, hi_v = min(0.0, v.min()), max(0.0, v.max())
+            pad = 0.15 * (hi_v - lo_v)
+            need_lo, need_hi = (lo_v - pad if lo_v < 0 else 0.0), (hi_v + pad if hi_v > 0 else 0.0)
             if need_hi == need_lo:
                 need_hi = need_lo + 1.0
             lo, hi = self.ax.get_ylim() if self._ylim_set else (need_lo, need_hi)
             if not self._ylim_set or need_lo < lo or need_hi > hi:
                 self.ax.set_ylim(min(lo, need_lo), max(hi, need_hi))     # static: next render is full
                 self._ylim_set = True
-        ypos = np.where(v >= 0, v, 0.0)
-        self.value_labels.set_items(_fmt(v, self.fmt), np.column_stack([np.arange(v.size), ypos]),
-                                    ["0.15"] * v.size)
+        below = v < 0                                  # label a negative bar under its tip
+        tip = v
+        if self._fixed_ylim:                           # a bar cut off by a fixed ylim: label inside the edge
+            lo, hi = sorted(self.ax.get_ylim())
+            tip = np.clip(v, lo, hi)
+            below = np.where(v < lo, False, np.where(v > hi, True, below))
+        self.value_labels.set_items(_fmt(v, self.fmt), np.column_stack([np.arange(v.size), tip]),
+                                    ["0.15"] * v.size, va=np.where(below, "top", "bottom"),
+                                    offset=np.column_stack([np.zeros(v.size), np.where(below, -1.0, 1.0)]))
         return self
 
 

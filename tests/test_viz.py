@@ -224,6 +224,46 @@ def test_bars_show_the_values_and_update_in_place():
         b.update([1.0, 2.0])
 
 
+def test_a_negative_bars_value_is_printed_below_its_tip():
+    """Negative labels on the zero line ran together ("-0.37-0.28-0.12"): each now hangs
+    under its own bar, positives sit on top of theirs."""
+    v = np.array([0.5, -0.5])
+    b = viz.bars(v, ["up", "down"], ylim=(-1, 1))
+    assert b.value_labels.vas == ["bottom", "top"]
+    assert b.value_labels.xy[:, 1] == pytest.approx(v)            # anchored at the tips
+    b.png()
+    with_labels = b.fig._ac_renderer.rgba().copy()        # raw pixels: no palette to shift
+    b.value_labels.set_visible(False)
+    b.png()
+    ink = (b.fig._ac_renderer.rgba() != with_labels).any(axis=-1)
+    height = b.fig.canvas.get_width_height()[1]
+    to_row = lambda y: height - b.ax.transData.transform((0, y))[1]      # image rows grow downwards
+    for i, (tip, below) in enumerate([(0.5, False), (-0.5, True)]):
+        x0, x1 = (b.ax.transData.transform([(i - 0.35, 0), (i + 0.35, 0)])[:, 0]).round().astype(int)
+        rows = np.nonzero(ink[:, x0:x1].any(axis=1))[0]
+        assert rows.size, f"no label drawn over bar {i}"
+        if below:
+            assert rows.min() > to_row(tip) and rows.max() > to_row(0)  # under the tip, not at zero
+        else:
+            assert rows.max() < to_row(tip)
+
+
+def test_a_bar_beyond_a_fixed_ylim_keeps_its_label_inside_the_axis():
+    b = viz.bars([-3.0, 3.0], ["low", "high"], ylim=(-1, 1))
+    assert b.value_labels.strings == ["-3.00", "3.00"]
+    assert b.value_labels.xy[:, 1] == pytest.approx([-1, 1])
+    assert b.value_labels.vas == ["bottom", "top"]
+
+
+def test_many_bars_get_a_smaller_font_and_nothing_leaves_the_axis():
+    v = np.linspace(-0.9, 0.9, 15)
+    b = viz.bars(v, None)
+    assert b.value_labels.size < viz.bars(v[:12], None).value_labels.size
+    lo, hi = b.ax.get_ylim()
+    assert lo < -0.9 - 0.1 and hi > 0.9 + 0.1                     # room for the printed values
+    assert np.array_equal(pixels(b.png()), pixels(full_redraw_png(b.fig)))
+
+
 def test_bars_with_a_fixed_ylim_keep_it():
     b = viz.bars([0.2, 0.3], ["a", "b"], ylim=(0, 1))
     b.update([0.9, 0.1])
