@@ -220,22 +220,76 @@ def plot_map(table: EmbeddingTable, projection: Projection | None = None, ax=Non
     else:
         fig = ax.get_figure(root=True)
     ax.scatter(coords[:, 0], coords[:, 1], s=22, color="#3b75af", zorder=2)
-    _label_points(ax, table.words, coords, fontsize=8)
     ax.set_xlabel(f"axis 1 ({describe_axis(projection, table.features, 0)})")
     ax.set_ylabel(f"axis 2 ({describe_axis(projection, table.features, 1)})")
     ax.set_title(title)
     ax.margins(0.15)
+    ax.autoscale_view()                      # fix the limits first: label placement measures in pixels
+    _label_points(ax, table.words, coords, fontsize=8)
     return fig, ax, coords, projection
 
 
 def _label_points(ax, words, coords, fontsize=8, **kwargs):
-    """Write each word next to its point; words on the same spot get stacked labels."""
-    placed = {}
-    for word, (x, y) in zip(words, coords):
-        key = (round(float(x), 3), round(float(y), 3))
-        shift = (fontsize + 1) * placed.get(key, 0)
-        placed[key] = placed.get(key, 0) + 1
-        ax.annotate(word, (x, y), textcoords="offset points", xytext=(4, 3 - shift), fontsize=fontsize, **kwargs)
+    """Write each word next to its point, nudging labels apart where points are close.
+
+    Deterministic and greedy, in the order given: each label takes the first of a few spots
+    around its point (right-above, right-below, left-above, left-below, right, left, above,
+    below, then one line further up or down) whose box, estimated in pixels from the axes'
+    current limits and size, overlaps no label already placed and no other point; if every
+    spot is taken, the one with the least overlap. Words on the same spot (king, queen) end
+    up one above the other. Set the axes limits before calling this.
+    """
+    from matplotlib.textpath import TextPath
+
+    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
+    px = ax.get_figure(root=True).dpi / 72.0                  # pixels per point
+    points = ax.transData.transform(coords)
+    gap, height, dot = 2.5, fontsize * 1.2, 2.5                # points; dot: half a plotted point
+    # (horizontal side, vertical side, extra lines): +1 right/above, -1 left/below, 0 centred
+    spots = [(1, 1, 0), (1, -1, 0), (-1, 1, 0), (-1, -1, 0), (1, 0, 0), (-1, 0, 0),
+             (0, 1, 0), (0, -1, 0), (1, 1, 1), (1, -1, 1)]
+    boxes = []                                                # placed labels, pixels (x0, y0, x1, y1)
+
+    def overlap(box, others):
+        x0, y0, x1, y1 = box
+        return sum(max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
+                   for b in others)
+
+    for i, (word, (x, y)) in enumerate(zip(words, coords)):
+        width = TextPath((0, 0), word, size=fontsize).get_extents().width + 1.0
+        obstacles = boxes + [(qx - dot * px, qy - dot * px, qx + dot * px, qy + dot * px)
+                             for j, (qx, qy) in enumerate(points) if j != i]
+        best = None
+        for side, updown, lines in spots:
+            dx = side * (gap + (1.0 if updown == 0 else 0.0))
+            dy = updown * (gap + lines * height)
+            x0 = points[i, 0] + (dx - width * (1 - side) / 2) * px
+            y0 = points[i, 1] + (dy - height * (1 - updown) / 2) * px
+            box = (x0, y0, x0 + width * px, y0 + height * px)
+            cost = overlap(box, obstacles)
+            if best is None or cost < best[0]:
+                best = (cost, box, dx, dy, side, updown)
+            if cost == 0:
+                break
+        _, box, dx, dy, side, updown = best
+        boxes.append(box)
+        ax.annotate(word, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                    ha={1: "left", 0: "center", -1: "right"}[side],
+                    va={1: "bottom", 0: "center", -1: "top"}[updown], **kwargs)
+
+
+def _reachable_box(projection: Projection, low: float = -1.0, high: float = 1.0):
+    """The map's bounding box of every vector whose features all lie in [low, high].
+
+    The map is linear, so the extremes are at corners of that feature box (2^d of them);
+    per axis the maximum is (centre - mean) . a + half-width * sum|a| and the minimum the
+    same with a minus, which is what projecting all corners and taking min/max gives.
+    Returns ``(xmin, xmax), (ymin, ymax)``.
+    """
+    centre = np.full(projection.mean.shape, (low + high) / 2.0)
+    middle = projection.transform(centre)
+    reach = (high - low) / 2.0 * np.abs(projection.axes).sum(axis=1)
+    return tuple((float(m - r), float(m + r)) for m, r in zip(middle, reach))
 
 
 # --- Widget: move a word's features -------------------------------------------------------------
@@ -247,6 +301,7 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
     Returns an ``attention_course.widgets.Interactive``; ``.set(word=..., size=...)`` drives it.
     """
     import ipywidgets as W
+    from matplotlib.transforms import ScaledTranslation
 
     from . import viz, widgets
 
@@ -258,18 +313,26 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
             raise ValueError(f"feature_explorer: feature names must be Python identifiers, got {name!r}.")
 
     def setup(fig):
-        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=[1.0, 1.15])
+        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
         ax_map.scatter(coords[:, 0], coords[:, 1], s=16, color="0.6", zorder=2)
+        # Limits that hold every position the sliders can reach (all features in [-1, 1]),
+        # so the edited word never leaves the map; set before the labels, which measure in pixels.
+        (x0, x1), (y0, y1) = _reachable_box(projection, -1.0, 1.0)
+        ax_map.set_xlim(x0 - 0.1 * (x1 - x0), x1 + 0.2 * (x1 - x0))     # room for a label on the right
+        ax_map.set_ylim(y0 - 0.08 * (y1 - y0), y1 + 0.08 * (y1 - y0))
         _label_points(ax_map, table.words, coords, fontsize=7, color="0.35")
         state = {
             "links": [ax_map.plot([], [], "-", color=viz.HIGHLIGHT, linewidth=1, alpha=0.6)[0] for _ in range(k)],
             "before": ax_map.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor="0.2")[0],
             "after": ax_map.plot([], [], "o", markersize=8, color=viz.HIGHLIGHT, zorder=4)[0],
-            "label": ax_map.text(0, 0, "", fontsize=9, fontweight="bold", color=viz.HIGHLIGHT, zorder=5),
+            # just above the dot (an offset in points, whatever the zoom), on a white patch so
+            # it stays readable over the grey labels it passes
+            "label": ax_map.text(0, 0, "", fontsize=9, fontweight="bold", color=viz.HIGHLIGHT, zorder=5,
+                                 ha="center", va="bottom",
+                                 transform=ax_map.transData + ScaledTranslation(0, 7 / 72, fig.dpi_scale_trans),
+                                 bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none",
+                                           alpha=0.8)),
         }
-        pad = 0.35
-        ax_map.set_xlim(coords[:, 0].min() - pad, coords[:, 0].max() + pad)
-        ax_map.set_ylim(coords[:, 1].min() - pad, coords[:, 1].max() + pad)
         ax_map.set_xlabel("map axis 1")
         ax_map.set_ylabel("map axis 2")
         ax_map.set_title("Where the word lands (ring: before)")
@@ -283,7 +346,7 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
         xy, xy0 = projection.transform(vector), coords[i]
         state["before"].set_data([xy0[0]], [xy0[1]])
         state["after"].set_data([xy[0]], [xy[1]])
-        state["label"].set_position((xy[0] + 0.04, xy[1] - 0.12))
+        state["label"].set_position((xy[0], xy[1]))
         state["label"].set_text(word)
         bars = state["bars"]
         if not np.any(vector):
@@ -318,6 +381,6 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
             explorer.set(**{name: float(x) for name, x in zip(names, table.vector(change["new"]))})
 
     word_control.observe(sync_sliders, names="value")     # registered first: runs before the redraw
-    explorer = widgets.Interactive(setup, update, figsize=(10.0, 4.2), word=word_control, **sliders)
+    explorer = widgets.Interactive(setup, update, figsize=(10.0, 4.8), word=word_control, **sliders)
     holder["explorer"] = explorer
     return explorer
