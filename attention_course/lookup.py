@@ -242,8 +242,11 @@ def bandwidth_explorer(bandwidth: float = 0.3, n_train: int = 40, seed: int = 0,
         ax_w.set_xlim(0, 5)
         ax_w.set_xlabel("training input x_i (key)")
         ax_w.set_ylabel("attention weight")
-        ax_w.set_title("Weights of three queries")
-        ax_w.legend(fontsize=7, loc="upper right")
+        # the legend in one row above the plot (inside, it hid the x = 4 peak at small bandwidths);
+        # the title's pad leaves it room
+        ax_w.set_title("Weights of three queries", pad=19)
+        ax_w.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False,
+                    borderaxespad=0.2, handlelength=1.5, columnspacing=1.2)
         return {"fit": fit, "marks": marks, "lines": lines, "ax_w": ax_w, "top": None}
 
     def update(state, bandwidth):

@@ -239,7 +239,7 @@ def score_explorer(d_k: int = 64, d_k_max: int = 512, seed: int = 0):
         ax_w.set_xlabel("rank of the key (1 = the query's top key)")
         ax_w.set_ylabel("attention weight (mean)")
         ax_w.set_title(f"Weights by rank, {data.query_scores.shape[0]} queries x {n_keys} keys")
-        ax_w.legend(fontsize=8, loc="upper left")
+        ax_w.legend(fontsize=8, loc="upper right")         # rank 1, the tallest bar, is on the left
         return {"raw": raw, "scaled": scaled, "bars_raw": bars_raw, "bars_scaled": bars_scaled}
 
     def update(state, d_k):
