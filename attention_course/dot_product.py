@@ -107,7 +107,8 @@ def query_scores(q, keys) -> np.ndarray:
     q = _vector("q", "query_scores", q)
     keys = np.asarray(keys, dtype=np.float64)
     if keys.ndim != 2:
-        raise ValueError(f"query_scores: keys must be a matrix (n_k, d_k) with one key per row, got shape {keys.shape}.")
+        raise ValueError("query_scores: keys must be a matrix (n_k, d_k) with one key per row, "
+                         f"got shape {keys.shape}.")
     if keys.shape[1] != q.shape[0]:
         raise ValueError(
             f"query_scores: each key must have as many entries as the query: q is {q.shape} "

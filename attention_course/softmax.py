@@ -23,7 +23,8 @@ def softmax(x, axis: int = -1, temperature: float = 1.0):
     xp, args = namespace("softmax", x=x)
     x = as_float(xp, args["x"])
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"softmax: temperature must be a number > 0, got {type(temperature).__name__} {temperature!r}.")
+        raise TypeError("softmax: temperature must be a number > 0, "
+                        f"got {type(temperature).__name__} {temperature!r}.")
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"softmax: temperature must be a finite number > 0, got {temperature!r}.")
     temperature = float(temperature)             # a Python float keeps float32 as float32
@@ -31,12 +32,16 @@ def softmax(x, axis: int = -1, temperature: float = 1.0):
         raise ValueError("softmax: x must have at least one dimension, got a scalar.")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"softmax: axis={axis} is out of range for x of shape {tuple(x.shape)}.")
-    with np.errstate(over="ignore"):             # overflow can only push a score to -inf: exp(-inf) = 0 is right
+    # overflow can only push a score to -inf, and exp(-inf) = 0 is right
+    with np.errstate(over="ignore"):
         if temperature >= 1:
-            x = x / temperature                  # T >= 1 shrinks the scores: dividing first cannot overflow
+            # T >= 1 shrinks the scores: dividing first cannot overflow
+            x = x / temperature
         shifted = x - _row_max(xp, x, axis)      # <= 0 everywhere, 0 at the max
-        if temperature < 1:                      # T < 1 stretches them: divide after the shift (0 stays 0);
-            shifted = shifted / max(temperature, _tiny(xp, x.dtype))   # a T the dtype can't hold would be 0
+        if temperature < 1:
+            # T < 1 stretches them: divide after the shift (0 stays 0);
+            # a T the dtype can't hold would be 0, hence the max with its smallest normal number
+            shifted = shifted / max(temperature, _tiny(xp, x.dtype))
         e = xp.exp(shifted)                      # in [0, 1]; exactly 1 at the max
     return e / xp.sum(e, axis=axis, keepdims=True)
 
