@@ -66,6 +66,23 @@ def namespace(func: str, **arrays):
     return np, converted
 
 
+def as_numbers(func: str, name: str, x, ndim: int | None = None) -> np.ndarray:
+    """``x`` (a list or array of real numbers) as a float64 numpy array, for the numpy-only lessons.
+
+    ``ndim=None`` accepts any number of dimensions but 0. The errors name ``func`` and ``name``:
+    TypeError if ``x`` is not numbers, ValueError if it has the wrong number of dimensions.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{func}: {name} must be a list or array of numbers ({exc}).") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{func}: {name} must be a {ndim}-D array, got shape {arr.shape}.")
+    if arr.ndim == 0:
+        raise ValueError(f"{func}: {name} must have at least one dimension, got a scalar.")
+    return arr
+
+
 def as_float(xp, x):
     """Integers and booleans become floats; float16/32/64 are kept as they are."""
     if xp is np:

@@ -18,16 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _vector(name: str, func: str, x) -> np.ndarray:
-    """``x`` as a 1-D float array, or a ValueError that says what was passed."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{func}: {name} must be a list or array of numbers ({exc}).") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{func}: {name} must be a 1-D vector, got shape {arr.shape}.")
-    return arr
+from ._backend import as_numbers
 
 
 def _same_length(func: str, a: np.ndarray, b: np.ndarray) -> None:
@@ -44,14 +35,14 @@ def dot(a, b) -> float:
     Shapes: a (d,), b (d,) -> a float.
     Written as the sum it is, so it can be read; ``a @ b`` gives the same number.
     """
-    a, b = _vector("a", "dot", a), _vector("b", "dot", b)
+    a, b = as_numbers("dot", "a", a, ndim=1), as_numbers("dot", "b", b, ndim=1)
     _same_length("dot", a, b)
     return float(sum(a_i * b_i for a_i, b_i in zip(a, b)))
 
 
 def norm(a) -> float:
     """Length of a vector: |a| = sqrt(a . a).  Shapes: a (d,) -> a float >= 0."""
-    a = _vector("a", "norm", a)
+    a = as_numbers("norm", "a", a, ndim=1)
     return math.sqrt(float(a @ a))
 
 
@@ -61,7 +52,7 @@ def cosine_similarity(a, b) -> float:
     Shapes: a (d,), b (d,) -> a float in [-1, 1]. A zero vector has no direction,
     so it raises ValueError.
     """
-    a, b = _vector("a", "cosine_similarity", a), _vector("b", "cosine_similarity", b)
+    a, b = as_numbers("cosine_similarity", "a", a, ndim=1), as_numbers("cosine_similarity", "b", b, ndim=1)
     _same_length("cosine_similarity", a, b)
     len_a, len_b = norm(a), norm(b)
     if len_a == 0 or len_b == 0:
@@ -75,7 +66,7 @@ def angle_between(a, b, degrees: bool = True) -> float:
     Same as acos(cosine_similarity(a, b)), computed in a form that stays accurate
     for nearly parallel vectors: theta = 2 atan2(| a|b| - b|a| |, | a|b| + b|a| |).
     """
-    a, b = _vector("a", "angle_between", a), _vector("b", "angle_between", b)
+    a, b = as_numbers("angle_between", "a", a, ndim=1), as_numbers("angle_between", "b", b, ndim=1)
     _same_length("angle_between", a, b)
     len_a, len_b = norm(a), norm(b)
     if len_a == 0 or len_b == 0:
@@ -104,7 +95,7 @@ def query_scores(q, keys) -> np.ndarray:
     Shapes: q (d_k,), keys (n_k, d_k) -> scores (n_k,), one score per key.
     All the dot products at once are the matrix-vector product ``keys @ q``.
     """
-    q = _vector("q", "query_scores", q)
+    q = as_numbers("query_scores", "q", q, ndim=1)
     keys = np.asarray(keys, dtype=np.float64)
     if keys.ndim != 2:
         raise ValueError("query_scores: keys must be a matrix (n_k, d_k) with one key per row, "

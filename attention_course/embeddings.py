@@ -107,13 +107,6 @@ def toy_table() -> EmbeddingTable:
     return EmbeddingTable(tuple(_TOY_ROWS), np.array(list(_TOY_ROWS.values())), FEATURES)
 
 
-def _as_vector(name: str, x) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {x.shape}.")
-    return x
-
-
 def cosine_matrix(vectors) -> np.ndarray:
     """All pairwise cosines: vectors (n, d) -> (n, n), entry [i, j] = cos(row i, row j)."""
     vectors = np.asarray(vectors, dtype=float)
@@ -135,7 +128,7 @@ def nearest_neighbours(table: EmbeddingTable, word: str, k: int = 3, vector=None
     if measure not in ("cosine", "dot"):
         raise ValueError(f"nearest_neighbours: measure must be 'cosine' or 'dot', got {measure!r}.")
     i = table.index(word)
-    query = table.vectors[i] if vector is None else _as_vector("vector", vector)
+    query = table.vectors[i] if vector is None else np.asarray(vector, dtype=float)
     if query.shape != (table.vectors.shape[1],):
         raise ValueError(f"nearest_neighbours: vector must have shape ({table.vectors.shape[1]},), got {query.shape}.")
     if not 1 <= k <= len(table.words) - 1:

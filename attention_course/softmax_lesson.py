@@ -19,19 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._backend import as_numbers
 from .softmax import softmax
-
-
-def _as_array(func: str, x, ndim: int | None = None) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{func}: expected a list or array of numbers ({exc}).") from None
-    if arr.ndim == 0:
-        raise ValueError(f"{func}: expected at least one dimension, got a scalar.")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{func}: expected a {ndim}-D array, got shape {arr.shape}.")
-    return arr
 
 
 def naive_softmax(x, axis: int = -1) -> np.ndarray:
@@ -54,7 +43,7 @@ def entropy(p, axis: int = -1) -> np.ndarray:
 
     Shapes: p (..., n) -> (...). 0 for a one-hot row; ln(n) for a uniform row.
     """
-    p = _as_array("entropy", p)
+    p = as_numbers("entropy", "p", p)
     if np.any(p < 0):
         raise ValueError("entropy: probabilities must be >= 0.")
     terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
@@ -75,7 +64,7 @@ def logit_gaps(weights) -> np.ndarray:
     softmax ignores a constant added to every score, so weights pin down only the
     GAPS between scores. Shapes: weights (n,) -> (n,), max entry 0. Needs weights > 0.
     """
-    w = _as_array("logit_gaps", weights, ndim=1)
+    w = as_numbers("logit_gaps", "weights", weights, ndim=1)
     if np.any(w <= 0):
         raise ValueError("logit_gaps: every weight must be > 0 (ln 0 is -infinity).")
     log_w = np.log(w)
@@ -88,7 +77,7 @@ def softmax_jacobian(p) -> np.ndarray:
     Shapes: p (..., n), each row a softmax output -> (..., n, n). All entries are
     small when p is nearly one-hot: a saturated softmax passes almost no gradient back.
     """
-    p = _as_array("softmax_jacobian", p)
+    p = as_numbers("softmax_jacobian", "p", p)
     return p[..., :, None] * np.eye(p.shape[-1]) - p[..., :, None] * p[..., None, :]
 
 
@@ -113,8 +102,8 @@ def saturation(scores, scales) -> Saturation:
 
     Shapes: scores (n,), scales (m,) -> Saturation with weights (m, n).
     """
-    scores = _as_array("saturation", scores, ndim=1)
-    scales = _as_array("saturation", scales, ndim=1)
+    scores = as_numbers("saturation", "scores", scores, ndim=1)
+    scales = as_numbers("saturation", "scales", scales, ndim=1)
     weights = softmax(scales[:, None] * scores[None, :], axis=-1)
     gradient = np.array([np.abs(softmax_jacobian(w)).max() for w in weights])
     return Saturation(scales=scales, weights=weights, max_weight=weights.max(axis=-1), gradient=gradient)
@@ -173,7 +162,7 @@ def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float 
     """
     from . import viz, widgets
 
-    scores = _as_array("temperature_explorer", scores, ndim=1)
+    scores = as_numbers("temperature_explorer", "scores", scores, ndim=1)
     tokens = list(tokens)
     if len(tokens) != scores.size:
         raise ValueError(f"temperature_explorer: {scores.size} scores but {len(tokens)} tokens.")
