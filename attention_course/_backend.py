@@ -83,6 +83,14 @@ def as_numbers(func: str, name: str, x, ndim: int | None = None) -> np.ndarray:
     return arr
 
 
+def check_positive_ints(func: str, **values) -> None:
+    """Raise a ValueError naming ``func`` and the argument unless every value is an
+    integer >= 1 (Python or numpy; a bool is not an integer here)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}.")
+
+
 def as_float(xp, x):
     """Integers and booleans become floats; float16/32/64 are kept as they are."""
     if xp is np:

@@ -38,17 +38,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._backend import check_positive_ints
 from .attention import scaled_dot_product_attention
 
 DEFAULT_VOCAB_SIZE = 16
 DEFAULT_D_TOKEN = 8
 DEFAULT_SHARPNESS = 10.0
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _check_position(position, length) -> int:
@@ -59,7 +54,7 @@ def _check_position(position, length) -> int:
 
 def token_vectors(vocab_size: int = DEFAULT_VOCAB_SIZE, d_token: int = DEFAULT_D_TOKEN, seed: int = 0) -> np.ndarray:
     """A random vector for each token of the vocabulary: (vocab_size, d_token), rows of length about 1."""
-    vocab_size, d_token = _check_positive_int("vocab_size", vocab_size), _check_positive_int("d_token", d_token)
+    check_positive_ints("token_vectors", vocab_size=vocab_size, d_token=d_token)
     return np.random.default_rng([seed, vocab_size, d_token]).standard_normal((vocab_size, d_token)) / np.sqrt(d_token)
 
 
@@ -80,7 +75,7 @@ class FixedContextEncoder:
 
     @classmethod
     def random(cls, d_token: int, vector_size: int, seed: int = 0) -> "FixedContextEncoder":
-        d_token, vector_size = _check_positive_int("d_token", d_token), _check_positive_int("vector_size", vector_size)
+        check_positive_ints("FixedContextEncoder.random", d_token=d_token, vector_size=vector_size)
         rng = np.random.default_rng([seed, d_token, vector_size])
         q, r = np.linalg.qr(rng.standard_normal((vector_size, vector_size)))
         rotation = q * np.sign(np.diag(r))          # a uniformly random rotation
@@ -154,7 +149,7 @@ def fixed_context_recovery(length: int, vector_size: int, position: int = 0, *,
                            vocab_size: int = DEFAULT_VOCAB_SIZE, d_token: int = DEFAULT_D_TOKEN,
                            n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> float:
     """Fraction of test sequences whose token at ``position`` is recovered from the final state alone."""
-    length, vector_size = _check_positive_int("length", length), _check_positive_int("vector_size", vector_size)
+    check_positive_ints("fixed_context_recovery", length=length, vector_size=vector_size)
     position = _check_position(position, length)
     vectors = token_vectors(vocab_size, d_token, seed)
     encoder = FixedContextEncoder.random(d_token, vector_size, seed)
@@ -184,7 +179,7 @@ def attention_recovery(length: int, vector_size: int, position: int = 0, *,
     weights = softmax(sharpness * q K^T) (1, length); answer = nearest token to weights @ V.
     With ``return_weights=True`` also returns the (length,) weights (the same for every sequence).
     """
-    length, vector_size = _check_positive_int("length", length), _check_positive_int("vector_size", vector_size)
+    check_positive_ints("attention_recovery", length=length, vector_size=vector_size)
     position = _check_position(position, length)
     vectors = token_vectors(vocab_size, d_token, seed)
     keys = position_keys(length, vector_size, seed)

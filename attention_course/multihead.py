@@ -1,9 +1,7 @@
 """Lesson 08: multi-head attention, step by step: project -> split -> attend -> merge -> project."""
 from __future__ import annotations
 
-import numpy as np
-
-from ._backend import namespace, shape_str
+from ._backend import check_positive_ints, namespace, shape_str
 from .attention import scaled_dot_product_attention
 
 
@@ -78,8 +76,7 @@ def _project(x, w, b=None):
 
 
 def _check_heads(func, x, num_heads):
-    if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) or num_heads < 1:
-        raise ValueError(f"{func}: num_heads must be a positive integer, got {num_heads!r}.")
+    check_positive_ints(func, num_heads=num_heads)
     if x.ndim < 2:
         raise ValueError(f"{func}: x must be (..., n, d_model), got shape {shape_str(x)}.")
     if x.shape[-1] % num_heads:

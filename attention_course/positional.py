@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._backend import check_positive_ints
+
 
 def sinusoidal_positional_encoding(n_positions: int, d_model: int, base: float = 10000.0, dtype=np.float64):
     """(n_positions, d_model) array of position codes.
@@ -14,9 +16,7 @@ def sinusoidal_positional_encoding(n_positions: int, d_model: int, base: float =
     Column pairs (2i, 2i+1) turn at a frequency that falls geometrically with i:
     the first pair changes every position, the last pair barely moves.
     """
-    for name, value in (("n_positions", n_positions), ("d_model", d_model)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"sinusoidal_positional_encoding: {name} must be a positive integer, got {value!r}.")
+    check_positive_ints("sinusoidal_positional_encoding", n_positions=n_positions, d_model=d_model)
     pos = np.arange(n_positions)[:, None]                 # (n_positions, 1)
     two_i = np.arange(0, d_model, 2)                       # (ceil(d_model/2),)
     angle = pos / base ** (two_i / d_model)                # (n_positions, ceil(d_model/2))

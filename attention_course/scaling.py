@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ._backend import check_positive_ints
 from .attention import scaled_dot_product_attention
 from .softmax import softmax
 from .softmax_lesson import softmax_jacobian  # lesson 04: J = diag(w) - w w^T
@@ -31,7 +32,7 @@ def random_queries_keys(n_pairs: int, d_k_max: int, seed: int = 0):
     Returns ``(q, k)``, each of shape (n_pairs, d_k_max). Use the first ``d_k``
     columns for an experiment at dimension ``d_k``.
     """
-    _check_positive("random_queries_keys", n_pairs=n_pairs, d_k_max=d_k_max)
+    check_positive_ints("random_queries_keys", n_pairs=n_pairs, d_k_max=d_k_max)
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n_pairs, d_k_max)), rng.standard_normal((n_pairs, d_k_max))
 
@@ -54,7 +55,7 @@ def score_samples(d_k: int, n_samples: int = 2000, scaled: bool = False, seed: i
 
     Returns shape (n_samples,). ``scaled=True`` divides each score by sqrt(d_k).
     """
-    _check_positive("score_samples", d_k=d_k, n_samples=n_samples)
+    check_positive_ints("score_samples", d_k=d_k, n_samples=n_samples)
     q, k = random_queries_keys(n_samples, d_k, seed)
     scores = np.sum(q * k, axis=1)
     return scores / math.sqrt(d_k) if scaled else scores
@@ -104,7 +105,7 @@ def random_attention_scores(n_trials: int, n_keys: int, d_k_max: int, seed: int 
 
     Returns ``(q, k)`` with q (n_trials, 1, d_k_max) and k (n_trials, n_keys, d_k_max).
     """
-    _check_positive("random_attention_scores", n_trials=n_trials, n_keys=n_keys, d_k_max=d_k_max)
+    check_positive_ints("random_attention_scores", n_trials=n_trials, n_keys=n_keys, d_k_max=d_k_max)
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((n_trials, 1, d_k_max))
     k = rng.standard_normal((n_trials, n_keys, d_k_max))
@@ -185,7 +186,7 @@ class ScoreSpread:
 
     def __init__(self, d_k_max: int = 512, n_samples: int = 4000, n_queries: int = 500, n_keys: int = 8,
                  seed: int = 0):
-        _check_positive("ScoreSpread", d_k_max=d_k_max, n_samples=n_samples, n_queries=n_queries, n_keys=n_keys)
+        check_positive_ints("ScoreSpread", d_k_max=d_k_max, n_samples=n_samples, n_queries=n_queries, n_keys=n_keys)
         self.d_k_max = d_k_max
         self.scores = prefix_scores(*random_queries_keys(n_samples, d_k_max, seed))
         q, k = random_attention_scores(n_queries, n_keys, d_k_max, seed + 1)
@@ -284,7 +285,7 @@ def nudge_query(q, k, v, i: int, j: int, steps: int = 5, lr: float = 1.0):
     """
     import torch
 
-    _check_positive("nudge_query", steps=steps)
+    check_positive_ints("nudge_query", steps=steps)
     q_t = torch.tensor(np.asarray(q, dtype=float), requires_grad=True)
     k_t, v_t = torch.tensor(np.asarray(k, dtype=float)), torch.tensor(np.asarray(v, dtype=float))
     history = []
@@ -301,12 +302,6 @@ def nudge_query(q, k, v, i: int, j: int, steps: int = 5, lr: float = 1.0):
 
 
 # ---------------------------------------------------------------- helpers
-def _check_positive(func, **values):
-    for name, value in values.items():
-        if not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}.")
-
-
 def _check_d_ks(func, d_ks):
     d_ks = np.asarray(d_ks)
     if d_ks.ndim != 1 or d_ks.size == 0 or not np.issubdtype(d_ks.dtype, np.integer) or (d_ks < 1).any():
