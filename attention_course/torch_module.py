@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from ._backend import check_positive_ints
 from .multihead import multi_head_attention
 
 
@@ -24,6 +25,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
+        check_positive_ints("MultiHeadAttention", d_model=d_model, num_heads=num_heads)
         if d_model % num_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by num_heads={num_heads}.")
         self.d_model, self.num_heads = d_model, num_heads

@@ -241,3 +241,11 @@ def test_additive_mask_is_checked():
         ac.additive_attention(**additive_args(), mask=np.ones((2, 4), np.int64))
     with raises(ValueError, "additive_attention", "mask of shape (3, 4)", "(2, 4)"):
         ac.additive_attention(**additive_args(), mask=np.ones((3, 4), bool))
+
+
+@pytest.mark.parametrize("d_model, num_heads, name", [(8, 0, "num_heads"), (0, 2, "d_model"), (8, 2.0, "num_heads")])
+def test_multihead_module_names_a_bad_size(d_model, num_heads, name):
+    import attention_course as ac
+
+    with pytest.raises(ValueError, match=f"MultiHeadAttention: {name} must be a positive integer"):
+        ac.MultiHeadAttention(d_model, num_heads)
