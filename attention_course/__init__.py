@@ -1,22 +1,33 @@
 """attention_course — the code behind the attention course's lessons.
 
+Three layers, imports pointing down only:
+1. the core API, here at the top level, one module per topic (vectors, softmax, attention,
+   multihead, masks, positional, additive, torch_module, efficient, pretrained, device);
+2. ``attention_course.lessons.<stem>``: one module per notebook ``NN_<stem>.ipynb``;
+3. the engine: ``viz``, ``widgets``, ``quiz``, ``exercises``.
+
 numpy-only on import; torch is imported only when you touch a torch feature
 (``MultiHeadAttention``, ``get_device``) or pass torch tensors.
 """
 from .additive import additive_attention, additive_scores
-from .attention import masked_softmax, scaled_dot_product_attention
+from .attention import (cross_attention, masked_softmax, project_qkv, scaled_dot_product_attention,
+                        self_attention)
 from .device import environment_report, get_device
+from .efficient import KVCache, efficient_attention, tiled_attention
 from .masks import causal_mask, padding_mask
 from .multihead import merge_heads, multi_head_attention, split_heads
-from .positional import sinusoidal_positional_encoding
+from .positional import apply_rope, sinusoidal_positional_encoding
 from .softmax import softmax
+from .vectors import cosine_similarity, dot, norm
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "softmax", "scaled_dot_product_attention", "masked_softmax", "causal_mask", "padding_mask",
-    "sinusoidal_positional_encoding", "additive_attention", "additive_scores", "split_heads",
-    "merge_heads", "multi_head_attention", "MultiHeadAttention", "get_device", "environment_report",
+    "dot", "norm", "cosine_similarity", "softmax", "scaled_dot_product_attention", "masked_softmax",
+    "project_qkv", "self_attention", "cross_attention", "causal_mask", "padding_mask",
+    "sinusoidal_positional_encoding", "apply_rope", "additive_attention", "additive_scores", "split_heads",
+    "merge_heads", "multi_head_attention", "MultiHeadAttention", "efficient_attention", "tiled_attention",
+    "KVCache", "get_device", "environment_report",
 ]
 
 

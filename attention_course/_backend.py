@@ -10,6 +10,8 @@ imported torch, so we look it up in ``sys.modules``.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import sys
 
 import numpy as np
@@ -100,3 +102,103 @@ def as_float(xp, x):
 
 def shape_str(x) -> str:
     return str(tuple(x.shape))
+
+
+# ------------------------------------------------------------------ checks shared by the core modules
+
+def common_dtype(xp, *arrays):
+    """The arrays converted to one floating dtype (numpy's / torch's promotion rules)."""
+    if xp is np:
+        dtype = np.result_type(*arrays)
+        return tuple(x.astype(dtype, copy=False) for x in arrays)
+    dtype = arrays[0].dtype
+    for x in arrays[1:]:
+        dtype = xp.promote_types(dtype, x.dtype)
+    return tuple(x.to(dtype) for x in arrays)
+
+
+def check_scale(func, scale, d_k, xp):
+    """``scale=None`` -> 1/sqrt(d_k); a number -> a Python float (so float32 stays float32).
+    With torch inputs a tensor scale is kept as it is (it may be learnable)."""
+    if scale is None:
+        return 1.0 / math.sqrt(d_k) if d_k else 1.0
+    if is_tensor(scale):
+        if xp is np:
+            raise TypeError(f"{func}: scale is a torch.Tensor but q, k, v are numpy arrays; "
+                            "pass a number (e.g. float(scale)).")
+        return scale
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"{func}: scale must be a number such as 1/sqrt(d_k), got {type(scale).__name__} {scale!r}.")
+    if not math.isfinite(scale):
+        raise ValueError(f"{func}: scale must be finite, got {scale!r}.")
+    return float(scale)
+
+
+def check_attention_shapes(func, q, k, v, mask):
+    """Validate q (..., n_q, d_k), k (..., n_k, d_k), v (..., n_k, d_v) and the mask;
+    return the shape of the scores/weights (..., n_q, n_k) (the mask may add batch axes)."""
+    shapes = f"q {shape_str(q)}, k {shape_str(k)}, v {shape_str(v)}"
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if x.ndim < 2:
+            raise ValueError(
+                f"{func}: {name} must have at least 2 dimensions (..., n, d), got {name} {shape_str(x)}. "
+                f"For a single vector use {name}[None, :]."
+            )
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"{func}: q and k must have the same last dimension d_k, got {shapes}.")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{func}: k and v must have the same number of rows n_k (one value per key), got {shapes}.")
+    try:
+        batch = np.broadcast_shapes(tuple(q.shape[:-2]), tuple(k.shape[:-2]), tuple(v.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"{func}: the batch dimensions (all but the last two) do not broadcast: {shapes}.") from None
+    return check_mask(func, mask, (*batch, q.shape[-2], k.shape[-2]), shapes)
+
+
+def check_mask(func, mask, shape, shapes):
+    """Check a mask's dtype and that it broadcasts to ``shape`` without growing its
+    last two axes; return the broadcast shape (the mask may add batch axes).
+    ``shapes`` describes the other arguments for the error message."""
+    if mask is None:
+        return tuple(shape)
+    kind = str(mask.dtype)
+    if not (kind.endswith("bool") or "float" in kind):
+        raise TypeError(
+            f"{func}: mask must be bool (True = may attend) or float (additive, 0 / -inf), "
+            f"got mask {shape_str(mask)} of dtype {kind}."
+        )
+    try:
+        full = np.broadcast_shapes(tuple(mask.shape), tuple(shape))
+    except ValueError:
+        full = None
+    tail = min(2, len(shape))                      # the (n_q, n_k) axes may not grow
+    if full is None or full[len(full) - tail:] != tuple(shape)[len(shape) - tail:]:
+        raise ValueError(
+            f"{func}: mask of shape {shape_str(mask)} does not broadcast to the scores' shape "
+            f"{tuple(shape)} = (..., n_q, n_k) for {shapes}."
+        )
+    return full
+
+
+def check_projections(func, **arrays):
+    """Checks for a Q/K/V projection; returns ``(xp, arrays)``.
+
+    ``arrays`` are the states, then w_q, w_k, w_v: one state ``x`` (self-attention) or two
+    (queries from the first, keys and values from the second). Every state is (..., n, d_model),
+    every w is (d_model, d) with rows = its state's last axis, and w_q, w_k give the same d_k.
+    """
+    xp, a = namespace(func, **arrays)
+    states = [name for name in arrays if not name.startswith("w_")]
+    for name in states:
+        if a[name].ndim < 2:
+            raise ValueError(f"{func}: {name} must be (..., n, d_model), got shape {shape_str(a[name])}.")
+    for name in ("w_q", "w_k", "w_v"):
+        w = a[name]
+        source = states[0] if (name == "w_q" or len(states) == 1) else states[1]
+        if w.ndim != 2 or w.shape[0] != a[source].shape[-1]:
+            raise ValueError(f"{func}: {name} must be (d_model, d) with d_model = {source}.shape[-1] = "
+                             f"{a[source].shape[-1]}, got {name} {shape_str(w)}.")
+    if a["w_q"].shape[1] != a["w_k"].shape[1]:
+        raise ValueError(f"{func}: w_q and w_k must give queries and keys the same width d_k, got "
+                         f"w_q {shape_str(a['w_q'])}, w_k {shape_str(a['w_k'])}.")
+    return xp, a

@@ -1,8 +1,8 @@
 """Lesson 11: additive (Bahdanau-style) attention."""
 from __future__ import annotations
 
-from ._backend import as_float, namespace, shape_str
-from .attention import _check_mask, masked_softmax
+from ._backend import as_float, check_mask, namespace, shape_str
+from .attention import masked_softmax
 
 
 def additive_scores(q, k, w_q, w_k, w_v):
@@ -33,7 +33,7 @@ def additive_attention(q, k, v, w_q, w_k, w_v, mask=None):
         raise ValueError(f"additive_attention: v must be (..., n_k, d_v) with n_k rows like k, got k {shape_str(k)}, v {shape_str(v)}.")
     scores = additive_scores(a["q"], k, a["w_q"], a["w_k"], a["w_v"])
     mask = a.get("mask")
-    _check_mask("additive_attention", mask, tuple(scores.shape), f"q {shape_str(a['q'])}, k {shape_str(k)}")
+    check_mask("additive_attention", mask, tuple(scores.shape), f"q {shape_str(a['q'])}, k {shape_str(k)}")
     weights = masked_softmax(scores, mask)
     return weights @ v, weights                       # (..., n_q, d_v), (..., n_q, n_k)
 

@@ -42,7 +42,7 @@ def _last_value(weights, values):
 
 
 def _cases():
-    from ..bottleneck import toy_alignment
+    from ..lessons.why_attention import toy_alignment
 
     source, target, keys, queries = toy_alignment()
     rng = np.random.default_rng(11)

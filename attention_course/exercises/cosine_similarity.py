@@ -50,7 +50,7 @@ def _distance(a, b):
 
 
 def _cases():
-    from ..embeddings import toy_table
+    from ..lessons.embeddings import toy_table
 
     table = toy_table()
     rng = np.random.default_rng(2)

@@ -76,7 +76,7 @@ def _weights_transposed(dec, enc, w_q, w_k, w_v):
 
 
 def _cases():
-    from ..self_cross import translation_example
+    from ..lessons.self_and_cross import translation_example
 
     src, tgt, enc, dec, w_q, w_k, w_v = translation_example()
     rng = np.random.default_rng(7)

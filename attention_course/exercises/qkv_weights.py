@@ -80,7 +80,7 @@ def _keys_times_queries(x, w_q, w_k, w_v):
 
 
 def _cases():
-    from ..lookup import EXERCISE_TOKENS, EXERCISE_W_K, EXERCISE_W_Q, EXERCISE_W_V, EXERCISE_X
+    from ..lessons.queries_keys_values import EXERCISE_TOKENS, EXERCISE_W_K, EXERCISE_W_Q, EXERCISE_W_V, EXERCISE_X
 
     rng = np.random.default_rng(5)
 

@@ -60,7 +60,7 @@ MISTAKES = [
 # ---------------------------------------------------------------------------- cases
 
 def cases():
-    from ..dot_product import which_word_example
+    from ..lessons.dot_product import which_word_example
 
     rng = np.random.default_rng(3)
     tired = which_word_example("tired")

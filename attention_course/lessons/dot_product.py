@@ -18,46 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import as_numbers
-
-
-def _same_length(func: str, a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{func}: a and b must have the same length, got a {a.shape} and b {b.shape}. "
-            "A dot product pairs entry i of a with entry i of b."
-        )
-
-
-def dot(a, b) -> float:
-    """Dot product of two vectors: the sum of the products of matching entries.
-
-    Shapes: a (d,), b (d,) -> a float.
-    Written as the sum it is, so it can be read; ``a @ b`` gives the same number.
-    """
-    a, b = as_numbers("dot", "a", a, ndim=1), as_numbers("dot", "b", b, ndim=1)
-    _same_length("dot", a, b)
-    return float(sum(a_i * b_i for a_i, b_i in zip(a, b)))
-
-
-def norm(a) -> float:
-    """Length of a vector: |a| = sqrt(a . a).  Shapes: a (d,) -> a float >= 0."""
-    a = as_numbers("norm", "a", a, ndim=1)
-    return math.sqrt(float(a @ a))
-
-
-def cosine_similarity(a, b) -> float:
-    """cos(theta) = a . b / (|a| |b|): the dot product with both lengths divided out.
-
-    Shapes: a (d,), b (d,) -> a float in [-1, 1]. A zero vector has no direction,
-    so it raises ValueError.
-    """
-    a, b = as_numbers("cosine_similarity", "a", a, ndim=1), as_numbers("cosine_similarity", "b", b, ndim=1)
-    _same_length("cosine_similarity", a, b)
-    len_a, len_b = norm(a), norm(b)
-    if len_a == 0 or len_b == 0:
-        raise ValueError("cosine_similarity: a zero vector has no direction, so its angle is undefined.")
-    return float(np.clip((a @ b) / (len_a * len_b), -1.0, 1.0))
+from .._backend import as_numbers
+from ..vectors import _two_vectors, cosine_similarity, dot, norm  # noqa: F401 (the core's, shown in this lesson)
 
 
 def angle_between(a, b, degrees: bool = True) -> float:
@@ -66,8 +28,7 @@ def angle_between(a, b, degrees: bool = True) -> float:
     Same as acos(cosine_similarity(a, b)), computed in a form that stays accurate
     for nearly parallel vectors: theta = 2 atan2(| a|b| - b|a| |, | a|b| + b|a| |).
     """
-    a, b = as_numbers("angle_between", "a", a, ndim=1), as_numbers("angle_between", "b", b, ndim=1)
-    _same_length("angle_between", a, b)
+    a, b = _two_vectors("angle_between", a, b)
     len_a, len_b = norm(a), norm(b)
     if len_a == 0 or len_b == 0:
         raise ValueError("angle_between: a zero vector has no direction, so its angle is undefined.")
@@ -196,7 +157,7 @@ def _f(x: float) -> str:
 def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):
     """Two panels: arrows b at a few angles to a fixed unit a, labelled with a . b;
     and a . b against the angle for b of several lengths. Returns the Figure."""
-    from . import viz
+    from .. import viz
 
     fig, (left, right) = viz.new_figure(2, width=9.6, height=3.8)
     a = vector_2d(1.0, 0.0)
@@ -230,7 +191,7 @@ def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):
 
 def plot_query_scores(*examples: WhichWord):
     """One bar chart per example: the query word's score against every word (query word in orange)."""
-    from . import viz
+    from .. import viz
 
     fig, axes = viz.new_figure(len(examples), width=5.2 * len(examples), height=3.6)
     axes = np.atleast_1d(axes)
@@ -253,7 +214,7 @@ def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: f
     Right: a . b against the angle for the current lengths, with a dot at the current angle.
     The text under it works the product out both ways: sum of products and |a||b| cos θ.
     """
-    from . import widgets
+    from .. import widgets
 
     theta = np.linspace(0, 360, 181)
 

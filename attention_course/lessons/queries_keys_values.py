@@ -19,8 +19,9 @@ import math
 
 import numpy as np
 
-from ._backend import namespace, shape_str
-from .softmax import softmax
+from .._backend import namespace, shape_str
+from ..attention import project_qkv  # noqa: F401 (the core's, shown in this lesson)
+from ..softmax import softmax
 
 # --------------------------------------------------------------------------------------------
 # Hard and soft lookup
@@ -122,7 +123,7 @@ SOUS_QUERY = np.array([0.2, 0.3, 1.6, 0.2])
 def plot_soft_lookup(query=SOUS_QUERY, scale: float = 1.0):
     """Two panels: the weights the query gives each French key, and where the weighted value
     lands among the English values on their 2-D map. Returns the matplotlib figure."""
-    from . import viz
+    from .. import viz
 
     value, weights = soft_lookup(query, FRENCH_KEYS, ENGLISH_VALUES, scale=scale)
     fig, (ax_w, ax_m) = viz.new_figure(2, width=9.6, height=3.8)
@@ -218,7 +219,7 @@ def bandwidth_explorer(bandwidth: float = 0.3, n_train: int = 40, seed: int = 0,
     query points give the training inputs (each set sums to 1). Returns an
     ``attention_course.widgets.Interactive`` with one control, ``bandwidth``.
     """
-    from . import widgets
+    from .. import widgets
 
     x_train, y_train = regression_data(n_train=n_train, seed=seed)
     grid = np.linspace(0.0, 5.0, 201)
@@ -284,26 +285,6 @@ def _nice_ceiling(x: float) -> float:
 # --------------------------------------------------------------------------------------------
 # Three views of one word: Q = X W_Q, K = X W_K, V = X W_V
 # --------------------------------------------------------------------------------------------
-
-
-def project_qkv(x, w_q, w_k, w_v):
-    """Project embeddings into queries, keys and values; returns ``(q, k, v)``.
-
-    Shapes: x (..., n, d_model); w_q, w_k (d_model, d_k); w_v (d_model, d_v)
-            -> q, k (..., n, d_k); v (..., n, d_v).
-    Row i of each is a different view of token i: what it looks for (q), what it offers
-    to be found by (k), and what it passes on when found (v).
-    """
-    xp, a = namespace("project_qkv", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
-    x, w_q, w_k, w_v = (a[n] for n in ("x", "w_q", "w_k", "w_v"))
-    shapes = f"x {shape_str(x)}, w_q {shape_str(w_q)}, w_k {shape_str(w_k)}, w_v {shape_str(w_v)}"
-    if x.ndim < 2 or any(w.ndim != 2 for w in (w_q, w_k, w_v)):
-        raise ValueError(f"project_qkv: expected x (..., n, d_model) and 2-D weight matrices, got {shapes}.")
-    if any(w.shape[0] != x.shape[-1] for w in (w_q, w_k, w_v)):
-        raise ValueError(f"project_qkv: every W must have d_model = x's last dimension rows, got {shapes}.")
-    if w_q.shape[1] != w_k.shape[1]:
-        raise ValueError(f"project_qkv: w_q and w_k must give the same d_k (queries meet keys), got {shapes}.")
-    return x @ w_q, x @ w_k, x @ w_v
 
 
 # --------------------------------------------------------------------------------------------

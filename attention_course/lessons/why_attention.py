@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import check_positive_ints
-from .attention import scaled_dot_product_attention
+from .._backend import check_positive_ints
+from ..attention import scaled_dot_product_attention
 
 DEFAULT_VOCAB_SIZE = 16
 DEFAULT_D_TOKEN = 8
@@ -271,7 +271,7 @@ def toy_alignment():
 def plot_recovery(table: RecoveryTable, ax=None, title="Recovering the first token"):
     """Accuracy vs sequence length: one solid line per vector size (fixed context) and
     dashed lines for attention; the dotted line is chance. Returns the figure."""
-    from . import viz
+    from .. import viz
 
     if ax is None:
         fig, ax = viz.new_figure(width=7.0, height=3.8)
@@ -302,7 +302,7 @@ def _size_colors(n):
 
 def plot_alignment(weights, source, target, ax=None):
     """Heatmap of decoder-step weights (n_target, n_source) with words on both axes."""
-    from . import viz
+    from .. import viz
 
     return viz.heatmap(weights, list(target), list(source), ax=ax,
                        title="Where each French step looks", xlabel="English word (key)",
@@ -319,7 +319,7 @@ def recovery_explorer(table: RecoveryTable, length: int = 16, vector_size: int =
     """
     import ipywidgets as W
 
-    from . import widgets
+    from .. import widgets
 
     if vector_size not in table.vector_sizes:
         raise ValueError(f"recovery_explorer: vector_size must be one of {table.vector_sizes}, got {vector_size}.")

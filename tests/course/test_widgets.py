@@ -18,7 +18,7 @@ import attention_course as ac  # noqa: E402
 from attention_course import viz, widgets  # noqa: E402
 
 TOKENS = "The cat sat on the mat because it was very tired .".split()      # 12 tokens
-SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+SANITIZE = Path(__file__).resolve().parent.parent / "nbval_sanitize.cfg"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import as_numbers
-from .softmax import softmax
+from .._backend import as_numbers
+from ..softmax import softmax, softmax_jacobian  # noqa: F401 (the core's)
 
 
 def naive_softmax(x, axis: int = -1) -> np.ndarray:
@@ -69,16 +69,6 @@ def logit_gaps(weights) -> np.ndarray:
         raise ValueError("logit_gaps: every weight must be > 0 (ln 0 is -infinity).")
     log_w = np.log(w)
     return log_w - log_w.max()
-
-
-def softmax_jacobian(p) -> np.ndarray:
-    """d softmax_i / d score_j = p_i (delta_ij - p_j) = diag(p) - p p^T.
-
-    Shapes: p (..., n), each row a softmax output -> (..., n, n). All entries are
-    small when p is nearly one-hot: a saturated softmax passes almost no gradient back.
-    """
-    p = as_numbers("softmax_jacobian", "p", p)
-    return p[..., :, None] * np.eye(p.shape[-1]) - p[..., :, None] * p[..., None, :]
 
 
 @dataclass(frozen=True)
@@ -160,7 +150,7 @@ def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float 
     weight, the "effective number of choices" exp(entropy), and checks that the order
     of the weights is still the order of the scores.
     """
-    from . import viz, widgets
+    from .. import viz, widgets
 
     scores = as_numbers("temperature_explorer", "scores", scores, ndim=1)
     tokens = list(tokens)
@@ -193,7 +183,7 @@ def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float 
 
 def plot_saturation(sat: Saturation, labels=None):
     """Two panels: each weight against the scale factor, and the softmax gradient size (log)."""
-    from . import viz
+    from .. import viz
 
     fig, (left, right) = viz.new_figure(2, width=9.6, height=3.6)
     labels = labels or [f"score {s:g}" for s in range(sat.weights.shape[1])]

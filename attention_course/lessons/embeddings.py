@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dot_product import cosine_similarity, dot  # defined, and looked at closely, in lesson 03
+from ..vectors import cosine_similarity, dot  # looked at closely in lesson 03
 
 FEATURES = ("alive", "wild", "size", "food", "royal", "machine")
 """The meaning of each column of ``TOY_TABLE``; every value lies in [-1, 1].
@@ -205,7 +205,7 @@ def describe_axis(projection: Projection, features, axis: int, top: int = 2) -> 
 def plot_map(table: EmbeddingTable, projection: Projection | None = None, ax=None,
              title="The words on a 2-D map"):
     """Scatter of every word at its 2-D coordinates, labelled; returns (fig, ax, coords, projection)."""
-    from . import viz
+    from .. import viz
 
     coords, projection = project_2d(table.vectors, projection)
     if ax is None:
@@ -296,7 +296,7 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
     import ipywidgets as W
     from matplotlib.transforms import ScaledTranslation
 
-    from . import viz, widgets
+    from .. import viz, widgets
 
     table.index(word)
     coords, projection = project_2d(table.vectors)

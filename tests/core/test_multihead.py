@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attention_course as ac
-from _reference import attention as reference_attention
+from ._reference import attention as reference_attention
 
 FEW = settings(max_examples=25, deadline=None)
 seeds = st.integers(0, 2**32 - 1)

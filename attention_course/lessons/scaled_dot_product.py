@@ -17,10 +17,9 @@ import math
 
 import numpy as np
 
-from ._backend import check_positive_ints
-from .attention import scaled_dot_product_attention
-from .softmax import softmax
-from .softmax_lesson import softmax_jacobian  # lesson 04: J = diag(w) - w w^T
+from .._backend import check_positive_ints
+from ..attention import scaled_dot_product_attention
+from ..softmax import softmax, softmax_jacobian  # J = diag(w) - w w^T, lesson 04
 
 D_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -214,7 +213,7 @@ def score_explorer(d_k: int = 64, d_k_max: int = 512, seed: int = 0):
 
     Returns an ``attention_course.widgets.Interactive`` with one control, ``d_k``.
     """
-    from . import widgets
+    from .. import widgets
 
     data = ScoreSpread(d_k_max=d_k_max, seed=seed)
     edges = np.linspace(-60, 60, 121)
@@ -312,7 +311,7 @@ def _check_d_ks(func, d_ks):
 # ---------------------------------------------------------------- figures
 def plot_score_variance(result):
     """Log-log plot of :func:`score_variance`'s result: Var(q.k) vs d_k, unscaled and scaled."""
-    from . import viz
+    from .. import viz
 
     fig, ax = viz.new_figure(width=5.6, height=3.6)
     d = result["d_k"]
@@ -330,7 +329,7 @@ def plot_score_variance(result):
 
 def plot_saturation(result):
     """Two panels from :func:`saturation`: mean largest weight, and median gradient norm, vs d_k."""
-    from . import viz
+    from .. import viz
 
     fig, (ax_w, ax_g) = viz.new_figure(2, width=9.6, height=3.6)
     d = result["d_k"]

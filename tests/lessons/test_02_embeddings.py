@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from attention_course import embeddings as em
+from attention_course.lessons import embeddings as em
 
 
 @pytest.fixture

@@ -14,53 +14,9 @@ import time
 
 import numpy as np
 
-from ._backend import namespace, shape_str
-from .attention import scaled_dot_product_attention
-from .softmax import softmax
-
-
-# ---------------------------------------------------------------- the two attentions
-def self_attention(x, w_q, w_k, w_v, mask=None):
-    """Self-attention of one sequence; returns ``(output, weights)``.
-
-    x (..., n, d_model); w_q, w_k (d_model, d_k); w_v (d_model, d_v).
-    q = x w_q, k = x w_k, v = x w_v, all from the same x.
-    output (..., n, d_v); weights (..., n, n).
-    """
-    x, w_q, w_k, w_v = _projection_args("self_attention", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
-    return scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v, mask=mask)
-
-
-def cross_attention(decoder_states, encoder_states, w_q, w_k, w_v, mask=None):
-    """Cross-attention: the decoder asks, the encoder answers; returns ``(output, weights)``.
-
-    decoder_states (..., n_q, d_model) -> q = decoder_states w_q      (..., n_q, d_k)
-    encoder_states (..., n_k, d_model) -> k = encoder_states w_k      (..., n_k, d_k)
-                                          v = encoder_states w_v      (..., n_k, d_v)
-    output (..., n_q, d_v): one context vector per decoder position;
-    weights (..., n_q, n_k): row i says which source tokens decoder position i reads.
-    """
-    dec, enc, w_q, w_k, w_v = _projection_args("cross_attention", decoder_states=decoder_states,
-                                               encoder_states=encoder_states, w_q=w_q, w_k=w_k, w_v=w_v)
-    return scaled_dot_product_attention(dec @ w_q, enc @ w_k, enc @ w_v, mask=mask)
-
-
-def _projection_args(func, **arrays):
-    xp, a = namespace(func, **arrays)
-    states = [name for name in a if not name.startswith("w_")]
-    for name in states:
-        if a[name].ndim < 2:
-            raise ValueError(f"{func}: {name} must be (..., n, d_model), got shape {shape_str(a[name])}.")
-    for name in ("w_q", "w_k", "w_v"):
-        w = a[name]
-        source = states[0] if (name == "w_q" or len(states) == 1) else states[1]
-        if w.ndim != 2 or w.shape[0] != a[source].shape[-1]:
-            raise ValueError(f"{func}: {name} must be (d_model, d) with d_model = {source}.shape[-1] = "
-                             f"{a[source].shape[-1]}, got {name} {shape_str(w)}.")
-    if a["w_q"].shape[1] != a["w_k"].shape[1]:
-        raise ValueError(f"{func}: w_q and w_k must give queries and keys the same width d_k, got "
-                         f"w_q {shape_str(a['w_q'])}, w_k {shape_str(a['w_k'])}.")
-    return tuple(a.values())
+from .._backend import namespace, shape_str  # noqa: F401
+from ..attention import cross_attention, scaled_dot_product_attention, self_attention  # noqa: F401 (the core's)
+from ..softmax import softmax
 
 
 # ---------------------------------------------------------------- self-attention: "it" -> "animal"
@@ -201,7 +157,7 @@ def _best_time(fn, args, repeats):
 
 def plot_timing(result):
     """Log-log plot of :func:`time_parallel_vs_loop`: seconds against n for both versions."""
-    from . import viz
+    from .. import viz
 
     fig, ax = viz.new_figure(width=5.6, height=3.6)
     n = result["n"]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attention_course as ac
-from _reference import softmax_row
+from ._reference import softmax_row
 
 FEW = settings(max_examples=25, deadline=None)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import attention_course as ac
-from attention_course import bottleneck as bn
+from attention_course.lessons import why_attention as bn
 
 D_TOKEN = bn.DEFAULT_D_TOKEN
 CHANCE = 1 / bn.DEFAULT_VOCAB_SIZE

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import attention_course as ac
-from attention_course import lookup as L
+from attention_course.lessons import queries_keys_values as L
 
 # ---------------------------------------------------------------- hard vs soft lookup
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import attention_course as ac
-from attention_course import self_cross
+from attention_course.lessons import self_and_cross as self_cross
 
 
 def test_it_puts_most_weight_on_animal():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import attention_course as ac
-from attention_course import scaling
+from attention_course.lessons import scaled_dot_product as scaling
 
 D_KS = (1, 4, 16, 64, 256)
 
@@ -27,8 +27,8 @@ def test_score_variance_is_seeded_and_matches_direct_samples():
 
 
 def test_score_samples_scaled_divides_by_sqrt_d_k():
-    raw = ac.scaling.score_samples(64, n_samples=100, seed=2)
-    scaled = ac.scaling.score_samples(64, n_samples=100, scaled=True, seed=2)
+    raw = scaling.score_samples(64, n_samples=100, seed=2)
+    scaled = scaling.score_samples(64, n_samples=100, scaled=True, seed=2)
     np.testing.assert_allclose(scaled * 8, raw)
 
 

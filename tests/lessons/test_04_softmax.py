@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import attention_course as ac
-from attention_course import softmax_lesson as sl
+from attention_course.lessons import softmax as sl
 
 
 def test_naive_softmax_agrees_for_small_scores():
@@ -130,7 +130,7 @@ def test_quiz_numbers_come_from_the_package():
 # ------------------------------------------------------------------ figures and the widget
 
 def test_temperature_widget_sharpens_and_flattens():
-    from attention_course.dot_product import which_word_example
+    from attention_course.lessons.dot_product import which_word_example
 
     ex = which_word_example("tired")
     w = sl.temperature_explorer(ex.scores, ex.tokens)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from attention_course import dot_product as dp
+from attention_course.lessons import dot_product as dp
 
 finite = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
 
