@@ -79,6 +79,8 @@ class Exercise:
     # Optional property checks that also work when several mistakes are combined:
     # diagnose(case, learner_value) -> list of hints (use the catalogue's hint texts).
     diagnose: Callable | None = None
+    # The notebook that asks for it, as its stem: "04_softmax" (tests/course/test_layout.py checks it).
+    lesson: str = ""
 
     def part_names(self) -> tuple | None:
         """Names of the parts of a tuple return: ``output_names``, or ("value 1", ...)

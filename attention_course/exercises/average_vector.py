@@ -42,6 +42,7 @@ def _cases():
 
 
 register(Exercise(
+    lesson="00_welcome",
     name="average_vector",
     reference=average_vector,
     cases=_cases,

@@ -49,6 +49,7 @@ def cases():
 
 
 register(Exercise(
+    lesson="09_masking",
     name="causal_mask",
     reference=causal_mask,
     cases=cases,

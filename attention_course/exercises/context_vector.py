@@ -65,6 +65,7 @@ def _cases():
 
 
 register(Exercise(
+    lesson="01_why_attention",
     name="context_vector",
     reference=context_vector,
     cases=_cases,

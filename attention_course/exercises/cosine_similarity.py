@@ -69,6 +69,7 @@ def _cases():
 
 
 register(Exercise(
+    lesson="02_embeddings",
     name="cosine_similarity",
     reference=cosine_similarity,
     cases=_cases,

@@ -98,6 +98,7 @@ def _cases():
 
 
 register(Exercise(
+    lesson="07_self_and_cross",
     name="cross_attention",
     reference=cross_attention,
     cases=_cases,

@@ -133,6 +133,7 @@ def _diagnose(case, value):
 
 
 register(Exercise(
+    lesson="05_queries_keys_values",
     name="qkv_weights",
     reference=qkv_weights,
     cases=_cases,

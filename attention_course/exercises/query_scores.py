@@ -80,6 +80,7 @@ def cases():
 
 
 register(Exercise(
+    lesson="03_dot_product",
     name="query_scores",
     reference=query_scores,
     cases=cases,

@@ -93,6 +93,7 @@ def cases():
 
 
 register(Exercise(
+    lesson="04_softmax",
     name="softmax",
     reference=softmax,
     cases=cases,

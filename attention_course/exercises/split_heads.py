@@ -67,6 +67,7 @@ def cases():
 
 
 register(Exercise(
+    lesson="08_multi_head",
     name="split_heads",
     reference=split_heads,
     cases=cases,

@@ -1,45 +1,11 @@
-"""Exercises (lessons 05-06 and 09): scaled dot-product attention, without and with a mask.
-
-``scaled_dot_product_attention``: the learner writes
-``scaled_dot_product_attention(q, k, v) -> (output, weights)``:
-
-    scores  = q @ k^T / sqrt(d_k)       (..., n_q, n_k)
-    weights = softmax(scores) over keys (..., n_q, n_k)   each row sums to 1
-    output  = weights @ v               (..., n_q, d_v)
-
-``masked_attention``: the same with a bool mask (True = may attend), called as
-``scaled_dot_product_attention(q, k, v, mask)``; ``mask=None`` means no mask.
-"""
+"""Shared by the attention exercises (scaled_dot_product_attention, lesson 06; masked_attention,
+lesson 09): one attention with a switch per mistake, the catalogue of mistakes, a property check
+that finds mistakes made together, and the random q, k, v of the cases."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._core import Case, Exercise, Mistake, register
-
-
-def scaled_dot_product_attention(q, k, v):
-    """Reference solution. q (..., n_q, d_k), k (..., n_k, d_k), v (..., n_k, d_v)
-    -> output (..., n_q, d_v), weights (..., n_q, n_k)."""
-    d_k = q.shape[-1]
-    scores = q @ k.swapaxes(-2, -1) / np.sqrt(d_k)            # (..., n_q, n_k)
-    scores = scores - scores.max(axis=-1, keepdims=True)      # stable softmax over the keys
-    e = np.exp(scores)
-    weights = e / e.sum(axis=-1, keepdims=True)               # each row sums to 1
-    return weights @ v, weights                               # (..., n_q, d_v), (..., n_q, n_k)
-
-
-def masked_attention(q, k, v, mask=None):
-    """Reference solution. As scaled_dot_product_attention, plus mask broadcastable to
-    (..., n_q, n_k): True = this query may attend to this key."""
-    d_k = q.shape[-1]
-    scores = q @ k.swapaxes(-2, -1) / np.sqrt(d_k)            # (..., n_q, n_k)
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)              # hidden keys: exp(-inf) = 0
-    scores = scores - scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores)
-    weights = e / e.sum(axis=-1, keepdims=True)
-    return weights @ v, weights
-
+from ._core import Mistake
 
 # ---------------------------------------------------------------- the mistakes the checker names
 
@@ -87,7 +53,7 @@ NOT_NORMALISED = ("Not normalised: your weights are the exponentials without div
 MASK_AFTER = ("Mask applied after the softmax: the hidden keys' weights are set to 0 but the row no longer sums to "
               "1. Hide the scores before the softmax: np.where(mask, scores, -np.inf).")
 
-_COMMON = [
+COMMON_MISTAKES = [
     Mistake(MISSING_SCALE, _variant(scale="none")),
     Mistake(SCALE_BY_DK, _variant(scale="dk")),
     Mistake(SCALE_BY_DV, _variant(scale="sqrt_dv")),
@@ -100,7 +66,7 @@ _COMMON = [
     Mistake("You returned (weights, output); return (output, weights), in that order.", _variant(swap_outputs=True)),
 ]
 
-_MASK = [
+MASK_MISTAKES = [
     Mistake(MASK_AFTER, _variant(mask_mode="after")),
     Mistake("Hidden scores set to 0 instead of -inf (e.g. scores * mask): exp(0) = 1, so hidden keys still get "
             "weight. Use np.where(mask, scores, -np.inf).", _variant(mask_mode="zero")),
@@ -139,7 +105,7 @@ def _fitted_scale(scores, weights, visible):
     return c if np.max(np.abs(y - c * x)) <= 1e-4 * max(1.0, np.max(np.abs(y))) else None
 
 
-def _diagnose(case, value):
+def diagnose(case, value):
     """Hints from what the learner's weights look like (robust to combined mistakes)."""
     q, k, v = (np.asarray(a, dtype=np.float64) for a in case.args[:3])
     mask = case.args[3] if len(case.args) > 3 else None
@@ -169,68 +135,10 @@ def _diagnose(case, value):
     return hints
 
 
-# ---------------------------------------------------------------------------- cases
+# ---------------------------------------------------------------------------- random q, k, v
 
-def _qkv(rng, batch, n_q, n_k, d_k, d_v, scale=1.0, dtype=np.float64):
+def random_qkv(rng, batch, n_q, n_k, d_k, d_v, scale=1.0, dtype=np.float64):
     q = rng.normal(size=(*batch, n_q, d_k)) * scale
     k = rng.normal(size=(*batch, n_k, d_k)) * scale
     v = rng.normal(size=(*batch, n_k, d_v))
     return tuple(a.astype(dtype) for a in (q, k, v))
-
-
-def cases():
-    rng = np.random.default_rng(5)
-    return [
-        Case(_qkv(rng, (), 3, 3, 4, 4), label="3 queries, 3 keys, d_k = 4"),
-        Case(_qkv(rng, (), 2, 5, 4, 3), label="non-square: 2 queries, 5 keys"),
-        Case(_qkv(rng, (), 4, 3, 8, 2), label="d_v = 2 differs from d_k = 8"),
-        Case(_qkv(rng, (), 1, 4, 16, 16), label="one query, d_k = 16"),
-        Case(_qkv(rng, (2,), 3, 5, 4, 6), label="a batch of 2"),
-        Case(_qkv(rng, (2, 3), 4, 4, 8, 8), label="batch 2 x 3 heads"),
-        Case(_qkv(rng, (), 3, 4, 4, 4, scale=30.0), label="huge scores"),
-        Case(_qkv(rng, (), 3, 4, 8, 5, dtype=np.float32), label="float32"),
-    ]
-
-
-def _mask_case(rng, batch, n_q, n_k, d_k, d_v, mask, label):
-    return Case((*_qkv(rng, batch, n_q, n_k, d_k, d_v), mask), label=label)
-
-
-def masked_cases():
-    rng = np.random.default_rng(9)
-    causal4 = np.tril(np.ones((4, 4), dtype=bool))
-    padding = np.arange(5)[None, None, :] < np.array([3, 5])[:, None, None]      # (2, 1, 5)
-    scattered = rng.random((3, 6)) < 0.5
-    scattered[:, 0] = True                                                        # every row sees a key
-    return [
-        _mask_case(rng, (), 4, 4, 4, 4, causal4, "causal mask, 4 tokens"),
-        _mask_case(rng, (2,), 4, 4, 8, 3, causal4, "causal mask over a batch of 2"),
-        _mask_case(rng, (2, 2), 4, 4, 4, 4, causal4, "causal mask, batch 2 x 2 heads"),
-        _mask_case(rng, (2,), 3, 5, 4, 4, padding, "padding mask (2, 1, 5)"),
-        _mask_case(rng, (), 3, 6, 8, 2, scattered, "scattered mask, 3 queries, 6 keys"),
-        Case((*_qkv(rng, (), 4, 4, 4, 4, scale=30.0), causal4), label="causal mask, huge scores"),
-        Case((*_qkv(rng, (), 4, 4, 8, 8, dtype=np.float32), causal4), label="causal mask, float32"),
-        Case((*_qkv(rng, (), 3, 4, 4, 4), None), label="no mask (mask=None)"),
-        Case((*_qkv(rng, (), 2, 5, 4, 3), np.ones((2, 5), dtype=bool)), label="mask that hides nothing"),
-    ]
-
-
-register(Exercise(
-    name="scaled_dot_product_attention",
-    reference=scaled_dot_product_attention,
-    cases=cases,
-    mistakes=_COMMON,
-    diagnose=_diagnose,
-    output_names=("output", "weights"),
-    signature="scaled_dot_product_attention(q, k, v) -> (output, weights)",
-))
-
-register(Exercise(
-    name="masked_attention",
-    reference=masked_attention,
-    cases=masked_cases,
-    mistakes=_MASK + _COMMON,
-    diagnose=_diagnose,
-    output_names=("output", "weights"),
-    signature="scaled_dot_product_attention(q, k, v, mask=None) -> (output, weights), mask True = may attend",
-))

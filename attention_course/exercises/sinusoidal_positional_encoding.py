@@ -73,6 +73,7 @@ def cases():
 
 
 register(Exercise(
+    lesson="10_positional_encoding",
     name="sinusoidal_positional_encoding",
     reference=sinusoidal_positional_encoding,
     cases=cases,
