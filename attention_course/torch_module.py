@@ -19,8 +19,12 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention with ``num_heads`` heads over ``d_model`` features.
 
     forward(query (batch, n_q, d_model), key (batch, n_k, d_model), value (batch, n_k, d_model),
-            mask broadcastable to (batch, n_q, n_k), True = may attend)
+            mask, True = may attend: broadcastable to (batch, n_q, n_k) (the same for every head,
+            e.g. causal_mask(n) or padding_mask(lengths, n)), or (batch, 1 or heads, n_q, n_k))
       -> output (batch, n_q, d_model), weights (batch, num_heads, n_q, n_k)
+
+    Same parameters whatever ``num_heads``: four (d_model, d_model) matrices (+ four biases);
+    each head uses d_head = d_model // num_heads of their columns.
     """
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
@@ -34,6 +38,14 @@ class MultiHeadAttention(nn.Module):
             setattr(self, name, nn.Parameter(torch.empty(d_model, d_model).uniform_(-bound, bound)))
         for name in ("b_q", "b_k", "b_v", "b_o"):
             setattr(self, name, nn.Parameter(torch.zeros(d_model)) if bias else None)
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.num_heads
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, num_heads={self.num_heads}, d_head={self.d_head}, "
+                f"bias={self.b_q is not None}")
 
     def forward(self, query, key, value, mask=None):
         return multi_head_attention(query, key, value, self.w_q, self.w_k, self.w_v, self.w_o,
