@@ -107,3 +107,69 @@ def test_additive_attention_accepts_nested_lists():
     np_output, np_weights = ac.additive_attention(*arrays)
     np.testing.assert_allclose(output, np_output, rtol=1e-12)
     np.testing.assert_allclose(weights, np_weights, rtol=1e-12)
+
+
+def test_additive_scores_equal_one_hidden_layer_on_the_concatenated_pair():
+    # Bahdanau's network: tanh([q, k] @ [[w_q], [w_k]]) then a linear read-out w_v
+    q, k, _, w_q, w_k, w_v = random_problem(8, d_q=3, d_k=2, hidden=5)
+    pairs = np.concatenate([np.repeat(q[:, None, :], len(k), 1), np.repeat(k[None, :, :], len(q), 0)], axis=-1)
+    hidden = np.tanh(pairs @ np.concatenate([w_q, w_k], axis=0))          # (n_q, n_k, h)
+    np.testing.assert_allclose(ac.additive_scores(q, k, w_q, w_k, w_v), hidden @ w_v, rtol=1e-12)
+
+
+def test_additive_attention_equals_a_torch_linear_tanh_network():
+    torch = pytest.importorskip("torch")
+    q, k, v, w_q, w_k, w_v = (torch.tensor(a) for a in random_problem(9, n_q=4, n_k=6, d_q=3, d_k=5, hidden=7))
+    # independent torch version: nn.functional.linear takes (out, in) weights, no broadcasting tricks
+    q_h = torch.nn.functional.linear(q, w_q.T)                             # (n_q, h)
+    k_h = torch.nn.functional.linear(k, w_k.T)                             # (n_k, h)
+    scores = torch.stack([torch.stack([torch.tanh(q_h[i] + k_h[j]) @ w_v for j in range(6)]) for i in range(4)])
+    weights = torch.softmax(scores, dim=-1)
+    output, got_weights = ac.additive_attention(q, k, v, w_q, w_k, w_v)
+    torch.testing.assert_close(got_weights, weights, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(output, weights @ v, rtol=1e-12, atol=1e-14)
+
+
+def test_additive_attention_passes_torch_gradcheck_in_float64():
+    torch = pytest.importorskip("torch")
+    tensors = tuple(torch.tensor(a, requires_grad=True) for a in random_problem(10, n_q=2, n_k=3, hidden=2))
+    mask = torch.tensor([[True, False, True], [True, True, True]])
+    assert torch.autograd.gradcheck(lambda *a: ac.additive_attention(*a, mask=mask), tensors)
+
+
+def test_additive_attention_on_torch_promotes_mixed_float_dtypes():
+    torch = pytest.importorskip("torch")
+    arrays = random_problem(11)
+    tensors = [torch.tensor(a, dtype=torch.float32) for a in arrays]
+    tensors[2] = tensors[2].double()                                       # v in float64
+    output, weights = ac.additive_attention(*tensors)
+    assert output.dtype == weights.dtype == torch.float64
+    np.testing.assert_allclose(output.numpy(), ac.additive_attention(*arrays)[0], rtol=1e-5)
+    out32, w32 = ac.additive_attention(*(torch.tensor(a, dtype=torch.float32) for a in arrays))
+    assert out32.dtype == w32.dtype == torch.float32
+
+
+def test_with_one_hidden_unit_every_query_ranks_the_keys_alike():
+    # h = 1: score(i, j) = w_v * tanh(a_i + b_j) is monotone in b_j for every query i
+    rng = np.random.default_rng(12)
+    q, k = rng.standard_normal((6, 3)), rng.standard_normal((5, 4))
+    w_q, w_k, w_v = rng.standard_normal((3, 1)), rng.standard_normal((4, 1)), np.array([1.5])
+    orders = {tuple(np.argsort(row)) for row in ac.additive_scores(q, k, w_q, w_k, w_v)}
+    assert len(orders) == 1
+    w_q, w_k, w_v = rng.standard_normal((3, 4)), rng.standard_normal((4, 4)), rng.standard_normal(4)
+    assert len({tuple(np.argsort(row)) for row in ac.additive_scores(q, k, w_q, w_k, w_v)}) > 1   # h = 4: not so
+
+
+def test_additive_names_batches_that_do_not_broadcast_and_its_own_function():
+    rng = np.random.default_rng(13)
+    q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 5, 4)), rng.standard_normal((3, 5, 2))
+    w = rng.standard_normal((4, 6)), rng.standard_normal((4, 6)), rng.standard_normal(6)
+    with pytest.raises(ValueError, match=r"additive_attention: the batch dimensions .* q \(2, 3, 4\), k \(3, 5, 4\)"):
+        ac.additive_attention(q, k, v, *w)
+    with pytest.raises(ValueError, match=r"additive_scores: the batch dimensions of q and k"):
+        ac.additive_scores(q, k, *w)
+    with pytest.raises(ValueError, match=r"additive_scores: w_q must have d_q rows"):
+        ac.additive_scores(q, k[:2], w[1][:3], w[1], w[2])
+    with pytest.raises(TypeError, match=r"additive_scores: q is a torch tensor"):
+        torch = pytest.importorskip("torch")
+        ac.additive_scores(torch.tensor(q), k, *w)
