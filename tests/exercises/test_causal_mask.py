@@ -44,3 +44,16 @@ def test_causal_mask_float_is_a_dtype_problem():
         return np.tril(np.ones((n, n)))
     report = assert_flags("causal_mask", causal_mask, "dtype float64; return a bool array")
     assert len(report.hints) == 1                  # the values are right: nothing else to say
+
+
+def test_causal_mask_true_marks_the_hidden_keys():
+    def causal_mask(n):
+        i = np.arange(n)
+        return i[None, :] > i[:, None]             # True on the future: the keys to hide
+    report = assert_flags("causal_mask", causal_mask, "marks the hidden (future) keys with True")
+    assert "Wrong triangle" not in "\n".join(report.hints)
+
+
+def test_causal_mask_nothing_hidden():
+    report = assert_flags("causal_mask", lambda n: np.full((n, n), True), "Nothing is hidden")
+    assert "Wrong triangle" not in "\n".join(report.hints)

@@ -31,3 +31,10 @@ def test_split_heads_forgot_the_swap():
     report = assert_flags("split_heads", split_heads, "you stopped at (..., n, h, d_head)",
                           "Wrong output shape (6 cases")
     assert "Heads reshaped without the transpose" not in "\n".join(report.hints)
+
+
+def test_split_heads_columns_dealt_round_robin():
+    def split_heads(x, num_heads):
+        return np.stack([x[..., h::num_heads] for h in range(num_heads)], axis=-3)
+    report = assert_flags("split_heads", split_heads, "contiguous block of d_head columns")
+    assert "Heads reshaped without the transpose" not in "\n".join(report.hints)
