@@ -59,9 +59,10 @@ MISTAKES = [
             "(10000^(2i / d_model)), not its own column index.", _variant(layout="own_exponent")),
     Mistake("Wrong exponent sign: you multiplied the position by 10000^(2i / d_model); divide by it, so the "
             "frequency falls as i grows.", _variant(divide=False)),
-    Mistake("You put all the sines in the first half and the cosines in the second; this course interleaves "
-            "them: sin in the even columns, cos in the odd ones (pe[:, 0::2] and pe[:, 1::2]).",
-            _variant(layout="halves")),
+    Mistake("You put all the sines in the first half and all the cosines in the second ([sin | cos]). That is the "
+            "same set of columns in another order (some libraries store them so), but not the formula asked here: "
+            "interleave them, sin in the even columns pe[:, 0::2] and cos in the odd ones pe[:, 1::2], so each "
+            "(sin, cos) pair of one frequency sits side by side.", _variant(layout="halves")),
     Mistake("Positions start at 1: the first row is position 0 (all sines 0, all cosines 1). Use "
             "np.arange(n_positions).", _variant(first=1)),
 ]
