@@ -84,8 +84,10 @@ def test_temperature_is_a_sharpness_knob():
 
 
 def test_softmax_jacobian_matches_finite_differences():
+    from attention_course.softmax import softmax_jacobian
+
     x = np.array([0.3, -1.2, 2.0, 0.5])
-    jac = sl.softmax_jacobian(ac.softmax(x))
+    jac = softmax_jacobian(ac.softmax(x))
     eps = 1e-6
     numeric = np.stack([(ac.softmax(x + eps * e) - ac.softmax(x - eps * e)) / (2 * eps) for e in np.eye(4)], axis=1)
     np.testing.assert_allclose(jac, numeric, atol=1e-8)
@@ -93,25 +95,55 @@ def test_softmax_jacobian_matches_finite_differences():
 
 def test_saturation_as_scores_grow():
     scales = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
-    sat = sl.saturation([2.0, 1.0, 0.1], scales)
-    assert sat.weights.shape == (6, 3)
-    np.testing.assert_allclose(sat.weights.sum(axis=1), 1)
+    base = np.array([2.0, 1.0, 0.1])
+    sat = sl.saturation(scales[:, None] * base, scales)
+    assert sat.max_weight.shape == sat.grad_norm.shape == (6,) and sat.n_trials == 1
+    np.testing.assert_allclose(sat.max_weight, [ac.softmax(c * base).max() for c in scales])
     assert np.all(np.diff(sat.max_weight) > 0) and sat.max_weight[-1] > 0.999
-    assert np.all(np.diff(sat.gradient) < 0) and sat.gradient[-1] < 1e-6 < sat.gradient[0]
+    assert np.all(np.diff(sat.grad_norm) < 0) and sat.grad_norm[-1] < 1e-6 < sat.grad_norm[0]
+    assert sat.at(4.0).max_weight == pytest.approx(float(ac.softmax(4 * base).max()))
+
+
+def test_the_saturation_experiment_and_plot_are_the_shared_ones():
+    from attention_course import experiments              # lesson 06 uses the same (its own test checks)
+
+    for name in ("saturation", "plot_saturation", "random_scores", "softmax_jacobian_norm"):
+        assert getattr(sl, name) is getattr(experiments, name)
+
+
+def test_it_scores_are_lesson_03s_scores_of_it():
+    from attention_course.lessons.dot_product import which_word_example
+
+    ex = which_word_example("tired")
+    tokens, scores = sl.it_scores()
+    assert tokens == list(ex.tokens)
+    np.testing.assert_allclose(scores, ex.scores, atol=1e-12)
+    scores[0] = 99.0                                        # a fresh copy every call
+    assert sl.it_scores()[1][0] == -0.5
 
 
 def test_dot_products_spread_like_sqrt_dk_and_scaling_fixes_it():
     dims = [4, 16, 64, 256]
-    sweep = sl.max_weight_by_dimension(dims, n_keys=8, n_queries=300, seed=0)
-    ratio = sweep.score_std / np.sqrt(dims)
+    dot = sl.random_scores(dims, n_trials=300, n_keys=8, seed=0)
+    ratio = np.array([dot.at(d).std() for d in dims]) / np.sqrt(dims)
     assert np.all((ratio > 0.8) & (ratio < 1.2))
-    assert np.all(np.diff(sweep.max_weight) > 0) and sweep.max_weight[-1] > 0.9
-    assert np.ptp(sweep.max_weight_scaled) < 0.1 and sweep.max_weight_scaled.max() < 0.5
+    raw, scaled = sl.saturation(dot.raw, dot.d_k), sl.saturation(dot.scaled, dot.d_k)
+    assert np.all(np.diff(raw.max_weight) > 0) and raw.max_weight[-1] > 0.9
+    assert np.ptp(scaled.max_weight) < 0.1 and scaled.max_weight.max() < 0.5
 
 
-def test_dimension_sweep_rejects_bad_sizes():
-    with pytest.raises(ValueError, match="dims"):
-        sl.max_weight_by_dimension([0, 4])
+def test_every_query_gets_its_own_keys():
+    dot = sl.random_scores([16], n_trials=50, n_keys=8, seed=0)
+    rows = dot.at(16)                                       # (50, 8)
+    # shared keys would make the 50 rows correlated column by column; fresh keys leave them unrelated
+    assert len({tuple(np.round(r, 9)) for r in rows}) == 50
+    corr = np.corrcoef(rows.T)[np.triu_indices(8, 1)]
+    assert np.abs(corr).max() < 0.5
+
+
+def test_random_scores_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="d_ks"):
+        sl.random_scores([0, 4], n_trials=10)
 
 
 def test_quiz_numbers_come_from_the_package():
@@ -130,17 +162,17 @@ def test_quiz_numbers_come_from_the_package():
 # ------------------------------------------------------------------ figures and the widget
 
 def test_temperature_widget_sharpens_and_flattens():
-    from attention_course.lessons.dot_product import which_word_example
-
-    ex = which_word_example("tired")
-    w = sl.temperature_explorer(ex.scores, ex.tokens)
+    tokens, scores = sl.it_scores()
+    w = sl.temperature_explorer(scores, tokens)
     results = w.check_extremes()          # raises if an update fails or shows nan/inf
     cold, hot = results[0]["text"], results[1]["text"]
     assert "largest weight 1.00 on 'animal'" in cold
     assert "among 1.0 of 11" in cold and "among 10.8 of 11" in hot
     assert all("same order as the scores: True" in r["text"] for r in results)
     w.set(temperature=1.0)
-    np.testing.assert_allclose([p.get_height() for p in w.state.patches], ac.softmax(ex.scores))
+    np.testing.assert_allclose([p.get_height() for p in w.state.patches], ac.softmax(scores))
+    w_1 = ac.softmax(scores)
+    assert f"1/sum w^2 = {1 / np.sum(w_1 ** 2):.1f}" in w.text
 
 
 def test_temperature_widget_rejects_mismatched_labels():
@@ -148,7 +180,16 @@ def test_temperature_widget_rejects_mismatched_labels():
         sl.temperature_explorer([1.0, 2.0, 3.0], ["a", "b"])
 
 
+def test_inverse_sum_of_squares_never_exceeds_effective_choices():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        w = ac.softmax(rng.standard_normal(6) * 3)
+        assert 1 / np.sum(w ** 2) <= float(sl.effective_choices(w)) + 1e-12
+
+
 def test_saturation_figure_has_titles_and_labels():
-    fig = sl.plot_saturation(sl.saturation([2.0, 1.0, 0.1], [0.5, 1, 2, 4]))
+    c = np.array([0.5, 1, 2, 4])
+    fig = sl.plot_saturation(sl.saturation(c[:, None] * np.array([2.0, 1.0, 0.1]), c, label="softmax(c s)"),
+                             xlabel="scale factor c")
     for ax in fig.axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
