@@ -10,60 +10,56 @@ D_KS = (1, 4, 16, 64, 256)
 
 def test_unscaled_variance_grows_like_d_k_and_scaled_stays_near_one():
     r = scaling.score_variance(D_KS, n_samples=4000, seed=1)
-    ratio = r["unscaled"] / np.array(D_KS)
+    ratio = r.raw / np.array(D_KS)
     assert np.all(np.abs(ratio - 1) < 0.15), ratio          # Var(q.k) ~ d_k
-    assert np.all(np.abs(r["scaled"] - 1) < 0.15), r["scaled"]
-    assert r["unscaled"][-1] > 100 * r["unscaled"][0]       # grows, not a constant
+    assert np.all(np.abs(r.scaled - 1) < 0.15), r.scaled
+    assert r.raw[-1] > 100 * r.raw[0]                       # grows, not a constant
 
 
 def test_score_variance_is_seeded_and_matches_direct_samples():
     a = scaling.score_variance((8, 32), n_samples=500, seed=3)
     b = scaling.score_variance((8, 32), n_samples=500, seed=3)
-    np.testing.assert_array_equal(a["unscaled"], b["unscaled"])
+    np.testing.assert_array_equal(a.raw, b.raw)
     # the running-sum shortcut equals computing each dot product directly
-    q, k = scaling.random_queries_keys(500, 32, seed=3)
-    direct = np.array([np.var(np.sum(q[:, :d] * k[:, :d], axis=1)) for d in (8, 32)])
-    np.testing.assert_allclose(a["unscaled"], direct)
+    q, k, _ = scaling.random_qkv(1, 1, 32, batch=(500,), d_v=0, seed=3)
+    direct = np.array([np.var(np.sum(q[:, 0, :d] * k[:, 0, :d], axis=1)) for d in (8, 32)])
+    np.testing.assert_allclose(a.raw, direct)
 
 
-def test_score_samples_scaled_divides_by_sqrt_d_k():
-    raw = scaling.score_samples(64, n_samples=100, seed=2)
-    scaled = scaling.score_samples(64, n_samples=100, scaled=True, seed=2)
-    np.testing.assert_allclose(scaled * 8, raw)
+def test_lesson_06_uses_the_shared_experiments():
+    from attention_course import experiments                # lesson 04 uses the same (its own test checks)
+
+    for name in ("saturation", "plot_saturation", "random_scores", "random_qkv", "softmax_jacobian_norm",
+                 "attention_explorer"):
+        assert getattr(scaling, name) is getattr(experiments, name)
 
 
 def test_softmax_jacobian_matches_autograd_through_package_softmax():
     pytest.importorskip("torch")
+    from attention_course.softmax import softmax_jacobian
+
     scores = np.array([2.0, -1.0, 0.5, 3.0])
     w = ac.softmax(scores)
-    np.testing.assert_allclose(scaling.softmax_jacobian(w), scaling.softmax_jacobian_autograd(scores), atol=1e-12)
-
-
-def test_softmax_jacobian_is_zero_for_one_hot_and_positive_for_uniform():
-    assert scaling.softmax_jacobian_norm(np.array([0.0, 1.0, 0.0])) == 0.0
-    n = 16
-    assert scaling.softmax_jacobian_norm(np.full(n, 1 / n)) == pytest.approx(np.sqrt(n - 1) / n)
+    np.testing.assert_allclose(softmax_jacobian(w), scaling.softmax_jacobian_autograd(scores), atol=1e-12)
 
 
 def test_unscaled_softmax_saturates_and_its_gradient_collapses():
-    r = scaling.saturation((4, 64, 512), n_keys=16, n_trials=300, seed=0)
+    dot = scaling.random_scores((4, 64, 512), n_trials=300, n_keys=16, seed=0)
+    raw, scaled = scaling.saturation(dot.raw, dot.d_k), scaling.saturation(dot.scaled, dot.d_k)
     # unscaled: the largest weight heads toward 1, the gradient toward 0
-    assert r["max_weight_unscaled"][-1] > 0.9
-    assert np.all(np.diff(r["max_weight_unscaled"]) > 0)
-    assert r["grad_norm_unscaled"][-1] < 0.01 * r["grad_norm_unscaled"][0]
+    assert raw.at(512).max_weight > 0.9
+    assert np.all(np.diff(raw.max_weight) > 0)
+    assert raw.at(512).grad_norm < 0.01 * raw.at(4).grad_norm
     # scaled: both stay put
-    assert np.ptp(r["max_weight_scaled"]) < 0.05
-    assert r["grad_norm_scaled"][-1] > 0.5 * r["grad_norm_scaled"][0]
-    assert r["grad_norm_scaled"][-1] > 100 * r["grad_norm_unscaled"][-1]
-    for name in ("unscaled", "scaled"):
-        assert np.all(r[f"grad_q25_{name}"] <= r[f"grad_norm_{name}"])
-        assert np.all(r[f"grad_norm_{name}"] <= r[f"grad_q75_{name}"])
+    assert np.ptp(scaled.max_weight) < 0.05
+    assert scaled.at(512).grad_norm > 0.5 * scaled.at(4).grad_norm
+    assert scaled.at(512).grad_norm > 100 * raw.at(512).grad_norm
 
 
-def test_saturation_uses_the_scale_it_claims():
-    # at d_k = 1 scaling changes nothing, so both columns must agree exactly
-    r = scaling.saturation((1,), n_keys=8, n_trials=50, seed=5)
-    assert r["max_weight_unscaled"][0] == r["max_weight_scaled"][0]
+def test_scaling_changes_nothing_at_d_k_1():
+    dot = scaling.random_scores((1,), n_trials=50, n_keys=8, seed=5)
+    raw, scaled = scaling.saturation(dot.raw, dot.d_k), scaling.saturation(dot.scaled, dot.d_k)
+    assert raw.at(1).max_weight == scaled.at(1).max_weight
 
 
 def test_river_sentence_bank_attends_to_ground_and_water_words():
@@ -75,17 +71,28 @@ def test_river_sentence_bank_attends_to_ground_and_water_words():
     assert top3 == {"river", "bank", "muddy"}
 
 
-@pytest.mark.parametrize("bad", [0, -3, 2.5])
-def test_bad_sizes_are_rejected_with_a_clear_message(bad):
-    with pytest.raises(ValueError, match="d_k"):
-        scaling.score_samples(bad)
+def test_river_explorer_toggles_scaled_and_unscaled_weights():
+    pytest.importorskip("ipywidgets")
+    tokens, q, k, v = scaling.river_sentence()
+    explorer = scaling.river_explorer(selected="bank")
+    heatmap, _ = explorer.state
+    bank = tokens.index("bank")
+    _, scaled = ac.scaled_dot_product_attention(q, k, v)
+    _, unscaled = ac.scaled_dot_product_attention(q, k, v, scale=1.0)
+    np.testing.assert_allclose(heatmap.values, scaled)
+    assert f"strongest: 'bank' ({scaled[bank, bank]:.2f})" in explorer.text
+    explorer.set(scores="unscaled")
+    np.testing.assert_allclose(heatmap.values, unscaled)
+    assert unscaled[bank, bank] > scaled[bank, bank]          # doubled scores: a sharper row
+    explorer.set(query=tokens.index("the"))                    # "the", "was", "the" have equal vectors
+    assert "a tie between 'the', 'was', 'the'" in explorer.text
 
 
-def test_bad_d_ks_rejected():
-    with pytest.raises(ValueError, match="d_ks"):
-        scaling.score_variance([0, 4])
-    with pytest.raises(ValueError, match="d_ks"):
-        scaling.saturation([])
+def test_weights_by_rank_sorts_each_row_then_averages():
+    scores = np.array([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]])
+    w = ac.softmax(scores)
+    expected = (np.sort(w[0])[::-1] + np.sort(w[1])[::-1]) / 2
+    np.testing.assert_allclose(scaling.weights_by_rank(scores), expected)
 
 
 def test_quiz_answers_are_what_the_package_computes():
@@ -96,7 +103,7 @@ def test_quiz_answers_are_what_the_package_computes():
     fb = bank.answer(0, 0)                                   # 'rows sum to 1' is the softmax's job
     assert bank.answer(0, 2).correct and not fb.correct and "softmax" in fb.explanation
     # q.k for d_k = 64: the sample standard deviation is close to the answer 8
-    sd = float(np.sqrt(scaling.score_variance((64,), n_samples=20000, seed=0)["unscaled"][0]))
+    sd = float(np.sqrt(scaling.score_variance((64,), n_samples=20000, seed=0).raw[0]))
     assert abs(sd - 8) < 0.3 and bank.answer(1, 8).correct
     fb = bank.answer(1, 64)
     assert not fb.correct and "variance" in fb.explanation
@@ -131,17 +138,19 @@ def test_nudging_a_query_along_the_gradient_raises_its_weight():
     assert changed.tolist() == [i == bank for i in range(len(tokens))]   # only the bank query moved
 
 
-def test_score_spread_top_weight_grows_raw_but_not_scaled():
-    data = scaling.ScoreSpread(d_k_max=256, n_samples=500, n_queries=300, seed=0)
-    low, high = data.at(1), data.at(256)
-    assert high["sorted_raw"][0] > 0.85 > low["sorted_raw"][0] + 0.4
-    assert abs(high["sorted_scaled"][0] - low["sorted_scaled"][0]) < 0.1
-    for r in (low, high):
-        np.testing.assert_allclose(r["sorted_raw"].sum(), 1.0)
-        assert np.all(np.diff(r["sorted_raw"]) <= 0)               # sorted largest first
-    np.testing.assert_allclose(low["raw"], low["scaled"])          # d_k = 1: nothing to scale
-    with pytest.raises(ValueError, match="d_k"):
-        data.at(257)
+def test_score_explorer_top_weight_grows_raw_but_not_scaled():
+    pytest.importorskip("ipywidgets")
+    explorer = scaling.score_explorer(d_k=64, d_k_max=256)
+    _, bars = explorer.state
+    explorer.set(d_k=1)
+    low = {name: b.values.copy() for name, b in bars.items()}
+    np.testing.assert_allclose(low["raw"], low["scaled"])              # d_k = 1: nothing to scale
+    explorer.set(d_k=256)
+    high = {name: b.values.copy() for name, b in bars.items()}
+    assert high["raw"][0] > 0.85 > low["raw"][0] + 0.4
+    assert abs(high["scaled"][0] - low["scaled"][0]) < 0.1
+    for w in (*low.values(), *high.values()):
+        assert w.sum() == pytest.approx(1.0) and np.all(np.diff(w) <= 0)   # sorted largest first
 
 
 def test_score_explorer_slider_extremes_stay_finite():
@@ -153,3 +162,12 @@ def test_score_explorer_slider_extremes_stay_finite():
     explorer.set(d_k=128)
     raw_var = float(explorer.text.split("Var(q . k) = ")[1].split(" ")[0])
     assert 100 < raw_var < 160
+    with pytest.raises(ValueError, match="d_k_max"):
+        scaling.score_explorer(d_k_max=0)
+
+
+def test_score_variance_rejects_bad_d_ks_with_a_clear_message():
+    with pytest.raises(ValueError, match="d_ks"):
+        scaling.score_variance([0, 4])
+    with pytest.raises(ValueError, match="n_trials"):
+        scaling.score_variance((4,), n_samples=0)
