@@ -218,6 +218,7 @@ def erf(x):
     for k in range(_ERF_FRACTION_TERMS, 0, -1):                  # evaluate the fraction from the bottom up
         t = m2 + (2 * k - 1.5) - k * (2 * k - 1) / 2 / t
     out[mid] = 1.0 - np.exp(-m2) * a[mid] / (math.sqrt(math.pi) * t)
+    out[np.isnan(a)] = np.nan
     return np.copysign(out, z)
 
 
@@ -383,7 +384,7 @@ def _check_text(func, text):
 
 
 def _check_texts(func, texts):
-    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
         raise TypeError(f"MiniLM.{func}: texts must be a list of strings, got {type(texts).__name__} "
                         f"{texts!r:.80}.")
     texts = list(texts)

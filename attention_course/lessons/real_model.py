@@ -163,6 +163,28 @@ def first_layer_agrees(model: MiniLM, text: str) -> float:
     return float(np.abs(x1[0] - steps.x1).max())
 
 
+def batch_independence(model: MiniLM, text: str = "Hi there.", other: str = TIRED) -> float:
+    """Largest difference between ``text``'s embedding computed alone and in a padded batch with a
+    longer ``other`` text (the padding mask should make them equal up to float rounding)."""
+    alone = model.encode([text])
+    padded = model.encode([text, other])[:1]
+    return float(np.abs(alone - padded).max())
+
+
+def forward_time(model: MiniLM, text: str, repeats: int = 30) -> float:
+    """Median wall-clock time of one forward pass on ``text``, in milliseconds (tokenising excluded)."""
+    import time
+
+    batch = model.batch([text])
+    model.forward(batch)                                     # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.forward(batch)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
 # ---------------------------------------------------------------- heads found by measurement
 
 @dataclass(frozen=True)
@@ -240,6 +262,13 @@ def it_table(rows) -> str:
     lines += [f"{r.layer:5d} {r.head:4d} | {r.tired_animal:16.2f} {r.tired_street:10.2f} | "
               f"{r.wide_animal:15.2f} {r.wide_street:10.2f} | {r.others_animal:14.2f}" for r in rows]
     return "\n".join(lines)
+
+
+def flipping_heads(rows, min_weight: float = 0.1) -> list:
+    """Heads whose "it" prefers animal over street in the tired sentence and street over animal in the
+    wide one, with at least ``min_weight`` on the preferred word in the wide sentence."""
+    return [r for r in rows if r.tired_animal > r.tired_street and r.wide_street > r.wide_animal
+            and r.wide_street >= min_weight]
 
 
 @dataclass(frozen=True)
@@ -500,9 +529,7 @@ def similarity_explorer(model: MiniLM, sentences=SIMILARITY_SENTENCES):
         hm.update(sims)
         off = sims - 2 * np.eye(4)                           # ignore each sentence with itself
         i, j = np.unravel_index(int(np.argmax(off)), off.shape)
-        lines = [f"S{k + 1}: {t}" for k, t in enumerate(texts)]
-        lines.append(f"most similar pair: S{i + 1} and S{j + 1} ({sims[i, j]:.3f})")
-        return "\n".join(lines)
+        return f"most similar pair: S{i + 1} and S{j + 1} ({sims[i, j]:.3f})"
 
     def text_box(value, name):
         return W.Text(value=value, description=name, continuous_update=False,
