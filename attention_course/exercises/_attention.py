@@ -12,8 +12,10 @@ from ._core import Mistake
 def _attention(q, k, v, mask=None, *, scale="sqrt_dk", axis=-1, stable=True, normalise=True,
                mask_mode="before", transpose="swap", swap_outputs=False):
     """Attention with one switch per mistake (the buggy variants below)."""
-    kt = k.swapaxes(-2, -1) if transpose == "swap" else k.T
-    scores = q @ kt
+    if transpose == "q":                       # q^T k: the wrong one of the two transposed
+        scores = q.swapaxes(-2, -1) @ k
+    else:
+        scores = q @ (k.swapaxes(-2, -1) if transpose == "swap" else k.T)
     d_k, d_v = q.shape[-1], v.shape[-1]
     scores = scores * {"sqrt_dk": 1 / np.sqrt(d_k), "none": 1.0, "dk": 1 / d_k, "sqrt_dv": 1 / np.sqrt(d_v)}[scale]
     if mask is not None and mask_mode != "after":
@@ -65,6 +67,12 @@ COMMON_MISTAKES = [
             "the last two axes: k.swapaxes(-2, -1) (or np.swapaxes(k, -2, -1)).", _variant(transpose="T")),
     Mistake("You returned (weights, output); return (output, weights), in that order.", _variant(swap_outputs=True)),
 ]
+
+# Named by scaled_dot_product_attention (lesson 06); masked_attention may add it to its list too.
+Q_TRANSPOSED = Mistake(
+    "You transposed q instead of k: q^T @ k pairs the features, giving a (d_k, d_k) matrix (it only runs when "
+    "n_q = n_k, and the next @ v only when that is also d_k). Each query must meet each key: "
+    "q @ k.swapaxes(-2, -1), (..., n_q, d_k) @ (..., d_k, n_k) -> (..., n_q, n_k).", _variant(transpose="q"))
 
 MASK_MISTAKES = [
     Mistake(MASK_AFTER, _variant(mask_mode="after")),
@@ -118,14 +126,17 @@ def diagnose(case, value):
         return []
     hints = []
     d_k, d_v = q.shape[-1], v.shape[-1]
-    c = _fitted_scale(scores, weights, visible)
-    if c is not None:
-        for factor, hint in ((1.0, MISSING_SCALE), (1 / d_k, SCALE_BY_DK), (d_v ** -0.5, SCALE_BY_DV)):
-            if not np.isclose(factor, d_k ** -0.5, rtol=0.05) and np.isclose(c, factor, rtol=0.01):
-                hints.append(hint)
     rows = weights.sum(axis=-1)
     rows_ok = np.allclose(rows, 1.0, atol=1e-5)
     hidden = ~visible
+    c = _fitted_scale(scores, weights, visible)
+    scale = c
+    if c is None and not hidden.any() and not rows_ok:      # a softmax over the queries still shows its scale
+        scale = _fitted_scale(scores.swapaxes(-2, -1), weights.swapaxes(-2, -1), visible.swapaxes(-2, -1))
+    if scale is not None:
+        for factor, hint in ((1.0, MISSING_SCALE), (1 / d_k, SCALE_BY_DK), (d_v ** -0.5, SCALE_BY_DV)):
+            if not np.isclose(factor, d_k ** -0.5, rtol=0.05) and np.isclose(scale, factor, rtol=0.01):
+                hints.append(hint)
     if c is not None and hidden.any() and np.all(np.abs(weights[hidden]) < 1e-12) and np.any(rows < 1 - 1e-5):
         hints.append(MASK_AFTER)
     if c is not None and not rows_ok and np.allclose(weights.max(axis=-1), 1.0, atol=1e-5):

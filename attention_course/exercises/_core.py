@@ -4,6 +4,7 @@ reference, and name the mistake.
 An exercise is registered once (see the modules next to this one)::
 
     register(Exercise(
+        lesson="04_softmax",                    # the notebook that asks for it
         name="softmax",
         reference=softmax,                      # same signature/return as the learner's fn
         cases=lambda: [Case(args=(x,), label="a row of 3 scores"), ...],
@@ -14,17 +15,25 @@ An exercise is registered once (see the modules next to this one)::
 Optional: ``output_names=("output", "weights")`` names the parts of a tuple return
 (otherwise "value 1", "value 2", ...); ``diagnose(case, value) -> [hints]`` adds
 property checks that still work when a learner makes several mistakes at once (see
-attention.py); ``tips={regex: text}`` adds a tip to matching exception messages.
-tests/test_exercises.py checks every registered exercise: the reference passes and
+_attention.py); ``tips={regex: text}`` adds a tip to matching exception messages.
+tests/exercises/test_checker.py checks every registered exercise: the reference passes and
 each mistake's buggy function is named with its own hint and no other (so the cases
-must tell the mistakes apart).
+must tell the mistakes apart). Make a buggy function return wrong *values* on some case
+where you can: an error is weak evidence (another mistake may fail on the same sizes).
 
-``check(name, fn)`` runs ``fn`` on every case and returns a Report. A mistake is
-named when the learner's outputs match its ``buggy`` function on (at least half of)
-the cases where that buggy function differs from the reference. Generic problems
-are reported too: an exception (with its message and the line of the learner's
-code), NotImplementedError (a friendly "not done yet"), a wrong type or shape,
-NaN/inf, changed inputs, and plain wrong values. Every problem found is reported.
+``check(name, fn)`` runs ``fn`` on every case and returns a Report. A catalogued mistake
+is named only when the learner's function behaves like its ``buggy`` function on the
+cases where that function differs from the reference: the same values where the buggy
+function returns values, and the same error where it raises (same type and message, or
+the same failed matrix product on the same two sizes: ``@``, np.matmul and np.dot count
+as one). Cases where the learner fails in a way neither shows (another exception, another
+shape) are left out; of the rest the learner must agree on at least half where the buggy
+function returns values, half where it raises, at least one value case if it has any,
+and at least two cases in all (see ``_named_mistakes``). An unrelated exception names no
+mistake: it gets the generic exception hint (message and line of the learner's code),
+with a tip only when the tip is about that error (``_tip``). Other generic problems:
+NotImplementedError (a friendly "not done yet"), a wrong type or shape, NaN/inf, changed
+inputs, and plain wrong values. Every problem found is reported.
 The checker never raises into the notebook.
 """
 from __future__ import annotations
@@ -152,7 +161,13 @@ class _Outcome:
     value: Any = None
     error: Exception | None = None
     where: str = ""                   # "line 3 of softmax: `e = np.exp(x)`"
+    line: str = ""                    # that line of the learner's code: "e = np.exp(x)"
+    at_call: bool = False             # the call itself failed (the learner's code never ran)
     mutated: tuple = ()               # names of arguments the function changed in place
+
+    @property
+    def signature(self):
+        return _error_signature(self.error) if self.error is not None else None
 
 
 def _run(fn, case: Case) -> _Outcome:
@@ -165,7 +180,10 @@ def _run(fn, case: Case) -> _Outcome:
             warnings.simplefilter("ignore")
             value = fn(*args, **kwargs)
     except Exception as exc:  # the learner's code may raise anything
-        return _Outcome(error=exc, where=_where(exc, fn))
+        where, line = _where(exc, fn)
+        # Only _run's own frame in the traceback: Python refused the call (wrong parameters).
+        at_call = len(traceback.extract_tb(exc.__traceback__)) == 1
+        return _Outcome(error=exc, where=where, line=line, at_call=at_call)
     mutated = tuple(_arg_names(fn, case, i) for i, (before, after) in
                     enumerate(zip((*case.args, *case.kwargs.values()), (*args, *kwargs.values())))
                     if isinstance(before, np.ndarray) and not _identical(before, after))
@@ -187,21 +205,48 @@ def _arg_names(fn, case, i) -> str:
         return f"argument {i + 1}"
 
 
-def _where(exc, fn) -> str:
-    """Where in the learner's code the exception came from: 'line 3 of softmax: `...`'."""
+def _where(exc, fn) -> tuple[str, str]:
+    """Where in the learner's code the exception came from: ('line 3 of softmax: `...`', the line)."""
     code = getattr(fn, "__code__", None)
     if code is None:
-        return ""
+        return "", ""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code.co_filename]
     if not frames:
-        return ""
+        return "", ""
     f = frames[-1]
     if f.name == code.co_name and f.lineno >= code.co_firstlineno:
         place = f"line {f.lineno - code.co_firstlineno + 1} of {code.co_name}"
     else:
         place = f"line {f.lineno} (in {f.name})"
     line = (f.line or "").strip()
-    return f"{place}: `{line}`" if line else place
+    return (f"{place}: `{line}`" if line else place), line
+
+
+_MATMUL = re.compile(r"mismatch in its core dimension \d+, with gufunc signature \S+ "
+                     r"\(size (\d+) is different from (\d+)\)")
+_DOT = re.compile(r"shapes \([\d, ]*\) and \([\d, ]*\) not aligned: (\d+) \(dim \d+\) != (\d+) \(dim \d+\)")
+
+
+def _matmul_sizes(message: str):
+    """(A's last axis, B's second-to-last axis) of a failed numpy A @ B / np.matmul / np.dot, else None."""
+    m = _MATMUL.search(message)
+    if m:                                  # "(size <B's> is different from <A's>)"
+        return int(m.group(2)), int(m.group(1))
+    m = _DOT.search(message)
+    if m:                                  # "<A's> (dim i) != <B's> (dim j)"
+        return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def _error_signature(exc) -> tuple:
+    """What identifies an error across two implementations: its type and message, except that
+    a failed matrix product is identified by the two inner sizes that did not match, in either
+    order: ``@``, np.matmul and np.dot word it differently, and q @ K fails like K.T @ q."""
+    message = " ".join(str(exc).split())
+    sizes = _matmul_sizes(message)
+    if sizes:
+        return (type(exc).__name__, "matrix product", *sorted(sizes))
+    return (type(exc).__name__, message)
 
 
 # ---------------------------------------------------------- comparing ----
@@ -262,9 +307,9 @@ def _close(e: np.ndarray, g: np.ndarray, rtol, atol) -> bool:
 
 
 def _same(a: _Outcome, b: _Outcome, n_parts, rtol, atol) -> bool:
-    """Do two outcomes agree (values, or the same kind of exception)?"""
+    """Do two outcomes agree (close values, or the same error: see _error_signature)?"""
     if a.error is not None or b.error is not None:
-        return a.error is not None and b.error is not None and type(a.error) is type(b.error)
+        return a.error is not None and b.error is not None and a.signature == b.signature
     pa, pb = _parts(a.value, n_parts), _parts(b.value, n_parts)
     if pa is None or pb is None or len(pa) != len(pb):
         return False
@@ -276,9 +321,9 @@ def _same(a: _Outcome, b: _Outcome, n_parts, rtol, atol) -> bool:
 
 
 def _status(o: _Outcome, n_parts):
-    """A coarse fingerprint: the exception type, or the parts' shapes and where they are finite."""
+    """A coarse fingerprint: the error, or the parts' shapes and whether they are all finite."""
     if o.error is not None:
-        return ("error", type(o.error).__name__)
+        return ("error", o.signature)
     parts = _parts(o.value, n_parts)
     if parts is None:
         return ("structure",)
@@ -300,9 +345,9 @@ def _fmt_array(a: np.ndarray) -> str:
 class _Problem:
     kind: str        # error | type | dtype | shape | nonfinite | values | mutated
     key: str         # what identifies the same problem across cases
-    text: str        # the message; the cases it happened in are added after it
-    example: str = ""
-    tip: str = ""
+    text: str        # what went wrong; the cases it happened in are added after it
+    example: str = ""  # what it looked like in the first of those cases
+    tip: str = ""    # what to do, shown last
 
 
 def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> list[_Problem]:
@@ -311,15 +356,17 @@ def _problems(ex: Exercise, case: Case, expected: _Outcome, got: _Outcome) -> li
     if got.error is not None:
         err = got.error
         where = f" at {got.where}" if got.where else ""
-        tip = _tip(ex, str(err))
-        # One hint per (exception type, line): the message often varies with the case's shapes.
-        out.append(_Problem("error", f"{type(err).__name__}{where}", f"Your function raised {type(err).__name__}"
-                            f"{where}", f"{type(err).__name__}: {err}", tip.strip()))
+        message = " ".join(str(err).split())
+        kind, tip = _tip(ex, case, got)
+        # One hint per (exception type, line, kind of tip): the message often varies with the case's shapes.
+        out.append(_Problem("error", f"{type(err).__name__}{where} {kind}", f"Your function raised "
+                            f"{type(err).__name__}{where}", f"{type(err).__name__}: {message}" if message
+                            else type(err).__name__, tip))
         return out
     for name in got.mutated:
-        out.append(_Problem("mutated", name,
-                            f"Your function changed its input {name} in place (e.g. with -= or /=). The caller's "
-                            f"array must stay as it was: compute a new array instead, e.g. {name} = {name} - ..."))
+        out.append(_Problem("mutated", name, f"Your function changed its input {name} in place (e.g. with -= or /=)",
+                            tip=f"The caller's array must stay as it was: compute a new array instead, e.g. "
+                                f"`{name} = {name} - ...` rather than `{name} -= ...`."))
     part_names = ex.part_names()
     n = len(part_names) if part_names else None
     e_parts = _parts(expected.value, n)
@@ -393,24 +440,74 @@ def _compare_part(ex, case, label, e, g) -> list[_Problem]:
     return out
 
 
-_GENERIC_TIPS = {
-    r"could not be broadcast|broadcast": " Shapes don't line up: after a sum or max over an axis, "
-                                         "keepdims=True keeps that axis so the result divides back into the array.",
-    r"matmul|shapes .* not aligned|size mismatch": " Check the shapes around @: the inner dimensions must match, "
-                                                   "e.g. q (..., n_q, d_k) @ k.swapaxes(-2, -1) (..., d_k, n_k).",
-    r"takes \d+ positional argument|unexpected keyword argument|missing \d+ required":
-        " Check your function's parameters against the signature.",
-}
+def _shapes_in(text: str) -> list[tuple]:
+    return [tuple(int(d) for d in re.findall(r"\d+", group)) for group in re.findall(r"\(([\d,\s]*)\)", text)]
 
 
-def _tip(ex: Exercise, message: str) -> str:
-    for pattern, tip in [*ex.tips.items(), *_GENERIC_TIPS.items()]:   # the exercise's own tips first
-        if re.search(pattern, message):
-            text = tip if tip.startswith(" ") else " " + tip
-            if "signature" in tip and ex.signature:
-                text += f" Expected: {ex.signature}."
-            return text
+def _keepdims_tip(err) -> str:
+    """Only when the shapes are an array and the same array reduced over one axis (a sum or
+    max without keepdims=True), e.g. (3, 4) and (3,)."""
+    m = re.search(r"could not be broadcast together with shapes ((?:\([\d,\s]*\)\s*)+)", str(err))
+    if not m:
+        return ""
+    shapes = _shapes_in(m.group(1))
+    for a in shapes:
+        for b in shapes:
+            for axis in range(len(a)):
+                if a[axis] != 1 and a[:axis] + a[axis + 1:] == b:
+                    return (f"Shapes {a} and {b} look like an array and its sum or max over axis {axis} "
+                            f"(or {axis - len(a)}) without keepdims: pass keepdims=True to that sum or max, so the "
+                            "axis stays (with size 1) and the result lines up with the array again.")
     return ""
+
+
+_DOT_T_NOTE = " .T reverses ALL the axes of a batched array; .swapaxes(-2, -1) swaps only the last two."
+
+
+def _used_T_on_a_batch(got: _Outcome, case: Case) -> bool:
+    """The failing line uses .T and the case has arrays with more than two axes."""
+    return bool(re.search(r"\.T\b", got.line)) and any(
+        isinstance(a, np.ndarray) and a.ndim > 2 for a in (*case.args, *case.kwargs.values()))
+
+
+def _matmul_tip(got: _Outcome, case: Case) -> str:
+    sizes = _matmul_sizes(" ".join(str(got.error).split()))
+    if not sizes:
+        return ""
+    tip = (f"In A @ B the last axis of A must have the size of B's second-to-last axis, (..., n, m) @ (..., m, p) "
+           f"-> (..., n, p); here A's has {sizes[0]} and B's {sizes[1]}. Print the shapes of both sides.")
+    return tip + (_DOT_T_NOTE if _used_T_on_a_batch(got, case) else "")
+
+
+def _batch_tip(got: _Outcome, case: Case) -> str:
+    if "remapped shapes" not in str(got.error):
+        return ""
+    tip = "In a batched A @ B the axes before the last two (batch, heads) must be equal, or 1."
+    return tip + (_DOT_T_NOTE if _used_T_on_a_batch(got, case) else "")
+
+
+def _parameters_tip(got: _Outcome) -> str:
+    if got.at_call and isinstance(got.error, TypeError) and re.search(
+            r"positional argument|keyword argument|missing \d+ required", str(got.error)):
+        return "Check your function's parameters against the signature."
+    return ""
+
+
+def _tip(ex: Exercise, case: Case, got: _Outcome) -> tuple[str, str]:
+    """(which tip, the tip) about this error, or ("", ""): the exercise's own tips first (a regex
+    on the message), then the generic ones, each of which looks at the error itself (and the
+    failing line) before it speaks."""
+    message = str(got.error)
+    for pattern, tip in ex.tips.items():
+        if re.search(pattern, message):
+            return pattern, tip.strip()
+    for kind, tip in (("keepdims", _keepdims_tip(got.error)), ("matmul", _matmul_tip(got, case)),
+                      ("batch", _batch_tip(got, case)), ("parameters", _parameters_tip(got))):
+        if tip:
+            if kind == "parameters" and ex.signature:
+                tip += f" Expected: {ex.signature}."
+            return kind, tip
+    return "", ""
 
 
 # --------------------------------------------------------------- report ----
@@ -508,18 +605,35 @@ def _check(ex: Exercise, fn) -> Report:
 
 
 def _named_mistakes(ex, expected, buggy, got, n, tols):
-    """Hints of the catalogue mistakes the learner's outputs match, and the cases they explain."""
+    """Hints of the catalogue mistakes the learner's function behaves like, and the cases
+    they explain. For each mistake, only the cases where its buggy function differs from
+    the reference are evidence:
+
+    - where the buggy function returns values, the learner must return the same values;
+    - where it raises, the learner must raise the same error on that case (``_error_signature``);
+    - cases where the learner fails in a way neither the reference nor the buggy function
+      shows (another error, another shape, NaN) are left out: they may be a second mistake.
+
+    The learner must agree on at least half of the cases that are left where the buggy
+    function returns values, on at least half of those where it raises, and on at least two
+    cases in all (one when the mistake shows on only one case): one coincidence is no
+    evidence. An error is weaker evidence than values (another product in the learner's code
+    may fail on the same two sizes), so a mistake that returns values on some case is named
+    only if the learner's values agree with it on at least one."""
     hints, explained = set(), set()
     for mistake, bug in zip(ex.mistakes, buggy):
         differs = [k for k in range(len(got)) if not _same(expected[k], bug[k], n, *tols[k])]
-        # Cases where the learner failed in another way (an exception, another shape,
-        # NaN) say nothing about this mistake: leave them out.
+        if not differs:
+            continue
         counted = [k for k in differs
                    if _status(got[k], n) == _status(expected[k], n) or _status(got[k], n) == _status(bug[k], n)]
-        matches = [k for k in counted if _same(bug[k], got[k], n, *tols[k])]
-        # At least half of the informative cases must match, and (one-case exercises
-        # aside) at least two cases must be informative: one coincidence is no evidence.
-        if matches and 2 * len(matches) >= len(counted) and len(counted) >= min(2, len(differs)):
+        matches = {k for k in counted if _same(bug[k], got[k], n, *tols[k])}
+        raises = [k for k in counted if bug[k].error is not None]
+        returns = [k for k in counted if bug[k].error is None]
+        half_of_each = all(2 * len(matches.intersection(group)) >= len(group) for group in (raises, returns))
+        gives_values = any(bug[k].error is None for k in differs)
+        agrees_on_values = bool(matches.intersection(returns))
+        if len(matches) >= min(2, len(differs)) and half_of_each and (agrees_on_values or not gives_values):
             hints.add(mistake.hint)
             explained.update(matches)
     return hints, explained
@@ -537,25 +651,41 @@ def _diagnose(ex: Exercise, case: Case, outcome: _Outcome) -> set:
         return set()
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence: a full stop is added unless it ends with ., ?, ! or …"""
+    text = text.strip()
+    if not text or text.endswith((".", "…", "?", "!")):
+        return text
+    return text + "."
+
+
+def _without_full_stop(text: str) -> str:
+    """``text`` without one final full stop; an ellipsis ("x = x - ...") is kept whole."""
+    text = text.strip()
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
+
+
 def _generic_hints(cases, problems, explained) -> list[str]:
-    """Group the per-case problems into one hint each, naming the cases.
-    Wrong values and NaN already explained by a named mistake are not repeated."""
+    """Group the per-case problems into one hint each, naming the cases. Wrong values and
+    NaN already explained by a named mistake are not repeated; an error that a named
+    mistake explains in every case it happened keeps its message but not its tip (the
+    mistake's hint says what to do)."""
     groups: dict[tuple, list] = {}
     for k, plist in enumerate(problems):
         for p in plist:
             if p.kind in ("values", "nonfinite") and k in explained:
                 continue
-            groups.setdefault((p.kind, p.key), []).append((cases[k].label, p))
+            groups.setdefault((p.kind, p.key), []).append((k, p))
     order = ["error", "type", "dtype", "shape", "mutated", "nonfinite", "values"]
     hints = []
     for (kind, _key), items in sorted(groups.items(), key=lambda kv: order.index(kv[0][0])):
-        labels = [lbl for lbl, _ in items]
+        labels = [cases[k].label for k, _ in items]
         first = items[0][1]
-        text = f"{first.text.rstrip('.')} ({_cases_text(labels)})."
+        text = f"{_without_full_stop(first.text)} ({_cases_text(labels)})."
         if first.example:
-            text += f" For '{labels[0]}': {first.example.strip().rstrip('.')}."
-        if first.tip:
-            text += f" {first.tip}"
+            text += f" For '{labels[0]}': {_sentence(first.example)}"
+        if first.tip and not (kind == "error" and all(k in explained for k, _ in items)):
+            text += f" {_sentence(first.tip)}"
         hints.append(text)
     return hints
 

@@ -41,6 +41,10 @@ def _last_value(weights, values):
     return values[-1].copy()
 
 
+def _values_times_weights(weights, values):
+    return values @ weights                   # only runs when n = d_v, and then mixes the features
+
+
 def _cases():
     from ..lessons.why_attention import toy_alignment
 
@@ -61,6 +65,8 @@ def _cases():
         Case(args=(np.array([1.0]), np.array([[2.0, -1.0, 0.5]])), label="a single position (weight 1)"),
         Case(args=(np.array([0.5, 0.5]), np.array([[2.0, 0.0, 4.0, 1.0, 3.0], [0.0, 2.0, 0.0, 1.0, 1.0]])),
              label="2 positions with values of size 5"),
+        Case(args=(np.array([0.2, 0.3, 0.5]), np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [4.0, 0.0, 1.0]])),
+             label="3 positions, values of size 3"),
     ]
 
 
@@ -81,6 +87,9 @@ register(Exercise(
                 buggy=_summed_features),
         Mistake(hint="You returned the last value, like a decoder that only sees the encoder's final state. "
                      "Use every value, weighted.", buggy=_last_value),
+        Mistake(hint="You computed values @ weights: that pairs the weights with the features of each value, and "
+                     "only runs when n = d_v. The weights belong to the positions, the rows of values: "
+                     "weights @ values, (n,) @ (n, d_v) -> (d_v,).", buggy=_values_times_weights),
     ],
     signature="context_vector(weights, values) -> array of shape (d_v,)   (weights (n,), values (n, d_v))",
 ))

@@ -49,6 +49,34 @@ def _distance(a, b):
     return float(np.linalg.norm(a - b))
 
 
+def _cosine_distance(a, b):
+    return 1.0 - cosine_similarity(a, b)             # what scipy.spatial.distance.cosine returns
+
+
+def _absolute_value(a, b):
+    return abs(cosine_similarity(a, b))              # the same as |a . b| / (|a| |b|)
+
+
+DOT_ONLY = ("You returned the dot product a . b. Cosine divides it by both lengths, |a| |b|, "
+            "so that only the direction counts.")
+ABSOLUTE = ("You took an absolute value (of the dot product or of the cosine), so opposite vectors come out as "
+            "similar as identical ones. Keep the sign: cos(a, b) = (a . b) / (|a| |b|) lies between -1 and 1. "
+            "(In the formula |a| is the length of the vector a; the dot product a . b gets no bars.)")
+
+
+def _diagnose(case, value):
+    """|a . b|: the dot product AND an absolute value (two catalogue mistakes at once)."""
+    a, b = case.args
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return []
+    dot = float(a @ b)
+    if dot < 0 and np.isclose(value, abs(dot), rtol=1e-6, atol=1e-9):
+        return [DOT_ONLY, ABSOLUTE]
+    return []
+
+
 def _cases():
     from ..lessons.embeddings import toy_table
 
@@ -74,8 +102,7 @@ register(Exercise(
     reference=cosine_similarity,
     cases=_cases,
     mistakes=[
-        Mistake(hint="You returned the dot product a . b. Cosine divides it by both lengths, |a| |b|, "
-                     "so that only the direction counts.", buggy=_dot_only),
+        Mistake(hint=DOT_ONLY, buggy=_dot_only),
         Mistake(hint="You divided by |a| only; divide by |b| as well.", buggy=_over_length_a_only),
         Mistake(hint="You divided by |b| only; divide by |a| as well.", buggy=_over_length_b_only),
         Mistake(hint="You divided by (a . a)(b . b), the squared lengths. A length is the square root: "
@@ -85,6 +112,11 @@ register(Exercise(
                      "not the sum of its entries (which can even be 0 or negative).", buggy=_sum_of_entries),
         Mistake(hint="You computed the distance |a - b|. Cosine similarity is large for similar vectors, "
                      "distance is small; use the dot product divided by the lengths.", buggy=_distance),
+        Mistake(hint="You returned 1 - cos(a, b), the cosine DISTANCE (what scipy.spatial.distance.cosine gives): "
+                     "0 for vectors pointing the same way. The similarity is cos itself: return "
+                     "(a . b) / (|a| |b|).", buggy=_cosine_distance),
+        Mistake(hint=ABSOLUTE, buggy=_absolute_value),
     ],
+    diagnose=_diagnose,
     signature="cosine_similarity(a, b) -> float   (a, b: numpy vectors of shape (d,))",
 ))

@@ -67,6 +67,10 @@ def _softmax_over_queries(dec, enc, w_q, w_k, w_v):
     return _attend(dec @ w_q, enc @ w_k, enc @ w_v, axis=0)
 
 
+def _w_q_and_w_k_swapped(dec, enc, w_q, w_k, w_v):
+    return _attend(dec @ w_k, enc @ w_q, enc @ w_v)
+
+
 def _weights_transposed(dec, enc, w_q, w_k, w_v):
     output, weights = cross_attention(dec, enc, w_q, w_k, w_v)
     return output, weights.T
@@ -88,9 +92,16 @@ def _cases():
         w_v = rng.normal(size=(d_model, d_v)).round(2)
         return Case(args=(dec, enc, w_q, w_k, w_v), label=label)
 
+    d_model, d_k = w_q.shape
+    # The lesson's w_q and w_k are equal, so that case cannot tell them apart: the same sentences
+    # again with three different matrices.
+    own_w_q, own_w_k = rng.normal(size=(d_model, d_k)).round(2), rng.normal(size=(d_model, d_k)).round(2)
+    own_w_v = rng.normal(size=w_v.shape).round(2)
     return [
         Case(args=(dec, enc, w_q, w_k, w_v),
              label=f"the lesson's translation: {len(tgt)} French positions over {len(src)} English tokens"),
+        Case(args=(dec, enc, own_w_q, own_w_k, own_w_v),
+             label="the lesson's sentences with different w_q, w_k and w_v"),
         random_case(3, 7, 6, 4, 2, "3 decoder positions, 7 encoder tokens, d_model 6, d_k 4, d_v 2"),
         random_case(6, 2, 4, 3, 5, "more decoder positions (6) than encoder tokens (2), d_v 5"),
         random_case(1, 5, 3, 2, 3, "a single decoder step (n_q = 1) over 5 encoder tokens"),
@@ -116,6 +127,8 @@ register(Exercise(
                      "against every encoder token, must sum to 1. Use axis=-1.", buggy=_softmax_over_queries),
         Mistake(hint="Your weights are transposed: they must be (n_q, n_k), one row per decoder position, "
                      "i.e. built from q @ k.T.", buggy=_weights_transposed),
+        Mistake(hint="w_q and w_k look swapped: the queries are decoder_states @ w_q and the keys are "
+                     "encoder_states @ w_k.", buggy=_w_q_and_w_k_swapped),
     ],
     signature="cross_attention(decoder_states, encoder_states, w_q, w_k, w_v) -> (output, weights)",
     output_names=("output", "weights"),

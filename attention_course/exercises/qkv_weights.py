@@ -144,7 +144,8 @@ register(Exercise(
         Mistake(hint=WRONG_AXIS, buggy=_softmax_over_queries),
         Mistake(hint="Your weights are the scaled scores themselves: apply the softmax so each row is "
                      "non-negative and sums to 1.", buggy=_no_softmax),
-        Mistake(hint="q and k look swapped: queries come from w_q (q = x @ w_q), keys from w_k.",
+        Mistake(hint="q and k look swapped: queries come from w_q (q = x @ w_q), keys from w_k "
+                     "(k = x @ w_k).",
                 buggy=_swapped_q_and_k),
         Mistake(hint="You multiplied by a transposed matrix (x @ w.T). With the row convention it is "
                      "x @ w, where w is (d_model, d_k).", buggy=_transposed_w),

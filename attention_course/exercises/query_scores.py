@@ -25,7 +25,11 @@ def _products_not_summed(q, K):
 
 
 def _summed_over_keys(q, K):
-    return (K * q).sum(axis=0)                     # (d_k,): down the keys; the same as K.T @ q (or q @ K)
+    return (K * q).sum(axis=0)                     # (d_k,): q[i] * (sum of column i of K)
+
+
+def _columns_of_K(q, K):
+    return K.T @ q                                 # the same as q @ K: only runs when K is square
 
 
 def _cosine_instead(q, K):
@@ -44,10 +48,12 @@ MISTAKES = [
     Mistake("You multiplied q and K entry by entry but did not add the products up: each score is a sum over "
             "the d_k features, so the result should have one number per key, shape (n_k,). "
             "Add .sum(axis=1), or use K @ q.", _products_not_summed),
-    Mistake("You paired q with the COLUMNS of K instead of its rows: (K * q).sum(axis=0), K.T @ q and q @ K all "
-            "add down the keys, giving one number per feature, shape (d_k,), instead of one per key, shape (n_k,) "
-            "(and when K is square the shape is right but the numbers are not). Each key is a ROW of K: use K @ q "
-            "or (K * q).sum(axis=1).", _summed_over_keys),
+    Mistake("You added the products K * q down the COLUMNS of K (axis 0), giving one number per feature, shape "
+            "(d_k,). Each score adds over the features of ONE key, a row of K: use (K * q).sum(axis=1), or K @ q.",
+            _summed_over_keys),
+    Mistake("You paired q with the COLUMNS of K: q @ K (the same as K.T @ q) needs len(q) == n_k, so it fails "
+            "unless K is square, and then it gives the wrong numbers. Each key is a ROW of K, so use K @ q: "
+            "(n_k, d_k) @ (d_k,) -> (n_k,).", _columns_of_K),
     Mistake("You divided by the lengths, which gives cosine similarity. Attention scores are plain dot products: "
             "a longer key scores more. Drop the division.", _cosine_instead),
     Mistake("You returned a single number (all the scores added together). Return one score per key: an array of "
@@ -86,7 +92,4 @@ register(Exercise(
     cases=cases,
     mistakes=MISTAKES,
     signature="query_scores(q, K) -> scores   (q (d_k,), K (n_k, d_k), scores (n_k,))",
-    tips={r"matmul|not aligned": "q @ K pairs q with the COLUMNS of K, and here the shapes don't fit: "
-                                 "q is (d_k,) and K is (n_k, d_k). Each key is a ROW of K, so use K @ q: "
-                                 "(n_k, d_k) @ (d_k,) -> (n_k,)."},
 ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._attention import COMMON_MISTAKES, diagnose, random_qkv
+from ._attention import COMMON_MISTAKES, Q_TRANSPOSED, diagnose, random_qkv
 from ._core import Case, Exercise, register
 
 
@@ -38,6 +38,8 @@ def cases():
         Case(random_qkv(rng, (2, 3), 4, 4, 8, 8), label="batch 2 x 3 heads"),
         Case(random_qkv(rng, (), 3, 4, 4, 4, scale=30.0), label="huge scores"),
         Case(random_qkv(rng, (), 3, 4, 8, 5, dtype=np.float32), label="float32"),
+        Case(random_qkv(rng, (), 4, 4, 4, 3), label="n_q = n_k = d_k = 4"),
+        Case(random_qkv(rng, (2,), 3, 3, 3, 2), label="a batch of 2, n_q = n_k = d_k = 3"),
     ]
 
 
@@ -46,7 +48,7 @@ register(Exercise(
     name="scaled_dot_product_attention",
     reference=scaled_dot_product_attention,
     cases=cases,
-    mistakes=COMMON_MISTAKES,
+    mistakes=[*COMMON_MISTAKES, Q_TRANSPOSED],
     diagnose=diagnose,
     output_names=("output", "weights"),
     signature="scaled_dot_product_attention(q, k, v) -> (output, weights)",

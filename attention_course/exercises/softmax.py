@@ -24,6 +24,16 @@ def _no_max_subtraction(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _shifted_by_min(x, axis=-1):
+    e = np.exp(x - x.min(axis=axis, keepdims=True))       # the same NaNs as x - mean or median on the cases
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 def _global_max(x, axis=-1):
     e = np.exp(x - x.max())
     return e / e.sum(axis=axis, keepdims=True)
@@ -54,6 +64,10 @@ MISTAKES = [
     Mistake("No max-subtraction: exp of a large score overflows to inf, and inf / inf gives NaN. "
             "Subtract the maximum along the axis first: x - x.max(axis=axis, keepdims=True) "
             "(softmax doesn't change when you shift all the scores by the same number).", _no_max_subtraction),
+    Mistake("You shifted the scores by their minimum or mean (or anything else) instead of their maximum. Any "
+            "shift leaves softmax unchanged, but only the max makes every exponent <= 0: after another shift, a "
+            "row that spans more than about 88 (float32) or 709 (float64) overflows exp to inf, and inf / inf "
+            "gives NaN. Subtract x.max(axis=axis, keepdims=True).", _shifted_by_min),
     Mistake("You subtracted the maximum of the whole array, not of each row: a row far below the overall "
             "maximum underflows to exp(...) = 0 everywhere and 0 / 0 gives NaN. Use "
             "x.max(axis=axis, keepdims=True).", _global_max),
@@ -68,6 +82,8 @@ MISTAKES = [
     Mistake("You divided the scores by their sum without exponentiating them first: softmax is exp(x_i) / "
             "sum_j exp(x_j), which is always positive (your version goes negative for negative scores).",
             _divided_by_sum_of_scores),
+    Mistake("You returned the log-softmax, x - log(sum(exp(x))): those are log-probabilities (all <= 0). "
+            "Softmax is their exponential: return e / e.sum(axis=axis, keepdims=True).", _log_softmax),
 ]
 
 
@@ -89,6 +105,12 @@ def cases():
         Case((np.array([[5.0, 5.0, 5.0, 5.0]]),), label="all scores equal"),
         Case((rng.normal(size=(4, 6)).astype(np.float32),), label="float32"),
         Case(((rng.normal(size=(2, 5)) * 30 + 100).astype(np.float32),), label="float32, scores about 100"),
+        # Rows spanning far more than 709 (float64) or 88 (float32), two of three scores far below the max:
+        # only a shift by the max keeps exp finite (x - min, x - mean, x - median all overflow here; the
+        # scores themselves don't: exp(x) alone is fine).
+        Case((np.array([[-3000.0, -2999.0, 0.0], [0.0, -2500.0, -2498.0]]),), label="rows spanning 3000"),
+        Case((np.array([[-300.0, -295.0, 5.0], [10.0, -280.0, -270.0]], dtype=np.float32),),
+             label="float32 rows spanning 300"),
     ]
 
 

@@ -1,20 +1,19 @@
-"""The checker itself: discovery, registry, generic problems (errors, shapes, NaN, mutation), reports,
-lightness. It names each mistake from learner-style code, passes correct code however it is written,
-reports every problem and never raises into the notebook."""
+"""The checker itself: discovery, registry, the matching rule (a mistake is named only when the learner's
+function behaves like it), generic problems (errors, shapes, NaN, mutation) and their tips, reports,
+lightness. It never raises into the notebook and never writes to stderr."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from attention_course import exercises as ex
+from attention_course.exercises import _core
 
-from ._helpers import assert_flags, hints_of  # noqa: F401
+from ._helpers import assert_flags, assert_names, assert_names_nothing, hints_of, named
 
-
-import subprocess
-import sys
-
-from attention_course.exercises import _core  # noqa: F401
 
 # ----------------------------------------------------------- the registry ----
 
@@ -65,8 +64,128 @@ def test_not_a_function():
     assert not report.passed and "needs your function" in report.hints[0]
 
 
+# ------------------------------------------- unrelated errors name no mistake ----
 
-# the generic problems, shown on the softmax exercise
+def _right_then(exercise_name, failure):
+    """The exercise's reference, then an unrelated failure: a learner whose maths is right."""
+    reference = ex.get(exercise_name).reference
+
+    def learner(*args, **kwargs):
+        out = reference(*args, **kwargs)
+        failure(out)
+        return out
+    return learner
+
+
+def _int_of_a_word(out):
+    return int("three")
+
+
+def _undefined_name(out):
+    return undefined_helper(out)  # noqa: F821
+
+
+def _typo_in_an_attribute(out):
+    return np.linalg.nrom(1.0)
+
+
+@pytest.mark.parametrize("name", ex.names())
+@pytest.mark.parametrize("failure, error", [(_int_of_a_word, "ValueError: invalid literal for int()"),
+                                            (_undefined_name, "NameError: name 'undefined_helper' is not defined"),
+                                            (_typo_in_an_attribute, "AttributeError: module 'numpy.linalg' has no "
+                                                                    "attribute 'nrom'")])
+def test_an_unrelated_exception_names_no_mistake_and_gets_no_tip(name, failure, error):
+    report = assert_names_nothing(name, _right_then(name, failure))
+    assert len(report.hints) == 1, report                       # the exception hint, nothing else
+    hint = report.hints[0]
+    assert hint.startswith(f"Your function raised {error.split(':')[0]} at line ") and error in hint, hint
+    assert hint.endswith(".") and "keepdims" not in hint and "A @ B" not in hint and "parameters" not in hint
+    assert report.failed_cases == [c.label for c in ex.get(name).get_cases()]
+
+
+@pytest.mark.parametrize("name", ex.names())
+def test_a_learner_that_raises_everywhere_is_told_only_the_error(name):
+    def learner(*args, **kwargs):
+        raise ValueError("my own check failed")
+    report = assert_names_nothing(name, learner)
+    assert len(report.hints) == 1 and "ValueError: my own check failed." in report.hints[0], report
+
+
+# --------------------------------------------------------- the matching rule ----
+# A toy exercise (registered for these tests only): row sums of a matrix, with one mistake that
+# raises on the non-square cases (x @ w.T-like) and one that returns values.
+
+def _row_sums(x):
+    return x @ np.ones(x.shape[1])
+
+
+def _transposed(x):                     # column sums: fails unless x is square, like x @ w.T
+    return np.ones(x.shape[1]) @ x
+
+
+def _halved(x):
+    return x.sum(axis=1) / 2
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(0)
+    exercise = ex.register(ex.Exercise(
+        lesson="00_welcome", name="toy_row_sums", reference=_row_sums,
+        cases=[ex.Case((rng.normal(size=shape),), label=f"x {shape}") for shape in [(2, 3), (3, 3), (4, 2), (2, 2)]],
+        mistakes=[ex.Mistake("TRANSPOSED", _transposed), ex.Mistake("HALVED", _halved)],
+        signature="toy_row_sums(x) -> (n,)"))
+    yield exercise
+    _core._REGISTRY.pop("toy_row_sums")
+
+
+def test_a_mistake_that_raises_is_named_for_the_same_failed_product(toy):
+    def by_dot(x):                       # np.dot words the error differently from @; the same sizes fail
+        return np.dot(np.ones(x.shape[1]), x)
+    report = assert_names("toy_row_sums", lambda x: x.T @ np.ones(x.shape[1]), "TRANSPOSED")
+    assert report.hints[0] == "TRANSPOSED"
+    assert named("toy_row_sums", hints_of("toy_row_sums", by_dot)) == ["TRANSPOSED"]
+
+
+def test_a_mistake_that_raises_is_not_named_for_another_error_of_the_same_type(toy):
+    def learner(x):
+        if x.shape[0] != x.shape[1]:
+            raise ValueError("matmul: shapes do not fit")     # a ValueError where the mistake raises one
+        return x.sum(axis=1)
+    assert ex.check("toy_row_sums", learner).failed_cases == ["x (2, 3)", "x (4, 2)"]
+    assert_names_nothing("toy_row_sums", learner)
+
+
+def test_a_mistake_that_raises_is_not_named_when_another_product_fails(toy):
+    def learner(x):
+        return x @ np.ones(x.shape[1] + 1)                   # fails everywhere, with other sizes
+    assert_names_nothing("toy_row_sums", learner)
+
+
+def test_one_coincidence_names_no_mistake(toy):
+    def learner(x):                                          # like HALVED on one case only
+        return x.sum(axis=1) / 2 if x.shape == (2, 3) else x.sum(axis=1) * 3
+    assert_names_nothing("toy_row_sums", learner)
+
+
+def test_cases_failing_in_another_way_are_left_out(toy):
+    def learner(x):                                          # HALVED, plus a crash on one case
+        if x.shape == (4, 2):
+            raise KeyError("oops")
+        return x.sum(axis=1) / 2
+    report = assert_names("toy_row_sums", learner, "HALVED")
+    assert any("raised KeyError" in h for h in report.hints)
+
+
+def test_an_exercise_tip_beats_the_generic_tip_for_the_same_error(toy):
+    toy.tips = {r"mismatch": "TOY TIP"}
+    report = ex.check("toy_row_sums", lambda x: x @ np.ones(7))
+    text = " ".join(report.hints)
+    assert "TOY TIP" in text and "A @ B" not in text
+
+
+# ------------------------------------------------ generic problems and tips ----
+# shown on the softmax exercise
 
 def learner_softmax(x, axis=-1):            # correct, written with logsumexp instead of max-division
     m = np.max(x, axis=axis, keepdims=True)
@@ -74,17 +193,10 @@ def learner_softmax(x, axis=-1):            # correct, written with logsumexp in
     return np.exp(x - log_total)
 
 
-def learner_softmax_float64(x, axis=-1):    # correct; upcasts float32 (allowed)
-    x = np.asarray(x, dtype=np.float64)
-    e = np.exp(x - np.amax(x, axis, keepdims=True))
-    return e / np.sum(e, axis, keepdims=True)
-
-
-
 def test_several_mistakes_are_all_reported():
     def softmax(x, axis=-1):               # wrong axis AND no max-subtraction
         return np.exp(x) / np.exp(x).sum(axis=0, keepdims=True)
-    assert_flags("softmax", softmax, "No max-subtraction", "Softmax over the wrong axis")
+    assert_names("softmax", softmax, "No max-subtraction", "Softmax over the wrong axis")
 
 
 def test_wrong_shape_and_tuple_are_named():
@@ -94,9 +206,11 @@ def test_wrong_shape_and_tuple_are_named():
     def pair(x, axis=-1):
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         return e, e.sum(axis=axis, keepdims=True)
-    report = assert_flags("softmax", row_sums, "Wrong output shape", "expected (3,), got ()")
-    assert "'one row [1, 2, 3]'" in report.hints[-1] or any("'one row [1, 2, 3]'" in h for h in report.hints)
-    assert_flags("softmax", pair, "returned a tuple of 2 values; return a single numpy array")
+    report = assert_flags("softmax", row_sums, "Wrong output shape (",
+                          "For 'one row [1, 2, 3]': expected (3,), got ().")
+    assert named("softmax", report) == []
+    report = assert_flags("softmax", pair, "returned a tuple of 2 values; return a single numpy array")
+    assert named("softmax", report) == []
 
 
 def test_nan_is_named_when_no_mistake_explains_it():
@@ -104,7 +218,9 @@ def test_nan_is_named_when_no_mistake_explains_it():
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         out = e / e.sum(axis=axis, keepdims=True)
         return np.where(x > 500, np.nan, out)
-    assert_flags("softmax", softmax, "contains NaN or inf where the reference is finite", "'huge scores (about 1000)'")
+    report = assert_flags("softmax", softmax, "contains NaN or inf where the reference is finite",
+                          "'huge scores (about 1000)'")
+    assert named("softmax", report) == []
 
 
 def test_list_and_none_returns():
@@ -114,7 +230,8 @@ def test_list_and_none_returns():
     def forgot_return(x, axis=-1):
         learner_softmax(x, axis)
     assert_flags("softmax", as_list, "returned a list; return a numpy array")
-    assert_flags("softmax", forgot_return, "returned None: did you forget the `return` line?")
+    report = assert_flags("softmax", forgot_return, "returned None: did you forget the `return` line? (")
+    assert named("softmax", report) == []
 
 
 @pytest.mark.parametrize("value, fragment", [
@@ -129,22 +246,76 @@ def test_odd_return_values_are_reported_not_raised(value, fragment):
     assert not report.passed and report.status == "failed"
 
 
-def test_changing_the_input_in_place_is_named():
+def test_changing_the_input_in_place_is_named_and_the_hint_is_whole():
     def softmax(x, axis=-1):
         x -= x.max(axis=axis, keepdims=True)
         np.exp(x, out=x)
         x /= x.sum(axis=axis, keepdims=True)
         return x
-    assert_flags("softmax", softmax, "changed its input x in place")
+    report = assert_flags("softmax", softmax, "changed its input x in place")
+    (hint,) = [h for h in report.hints if "in place" in h]
+    assert hint.startswith("Your function changed its input x in place (e.g. with -= or /=) (14 cases: ")
+    assert hint.endswith("e.g. `x = x - ...` rather than `x -= ...`."), hint
 
 
-def test_exceptions_are_caught_with_message_and_line():
+def test_an_exception_is_caught_with_message_and_line():
     def softmax(x, axis=-1):
         shifted = x - x.max(axis=axis)
         return np.exp(shifted) / np.exp(shifted).sum(axis=axis, keepdims=True)
     report = assert_flags("softmax", softmax, "raised ValueError at line 2 of softmax: "
-                          "`shifted = x - x.max(axis=axis)`", "could not be broadcast", "keepdims=True")
+                          "`shifted = x - x.max(axis=axis)`", "could not be broadcast")
     assert len([h for h in report.hints if "raised ValueError" in h]) == 1      # grouped across cases
+    assert named("softmax", report) == []
+
+
+def test_the_keepdims_tip_fires_for_a_reduction_without_keepdims():
+    def softmax(x, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis)
+    report = assert_flags("softmax", softmax, "Shapes (3, 4) and (3,) look like an array and its sum or max over "
+                                              "axis 1 (or -1) without keepdims: pass keepdims=True")
+    assert named("softmax", report) == []
+
+
+def test_the_keepdims_tip_stays_quiet_for_other_broadcast_errors():
+    def softmax(x, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True) + np.zeros(7)     # shapes that are no reduction of x
+    report = assert_flags("softmax", softmax, "could not be broadcast together with shapes (3,) (7,).")
+    assert "without keepdims" not in " ".join(report.hints) and named("softmax", report) == []
+
+
+def test_the_matrix_product_tips_give_the_sizes_and_mention_T_only_on_a_batch():
+    def without_T(q, k, v):
+        w = learner_softmax(q @ k / np.sqrt(q.shape[-1]))
+        return w @ v, w
+
+    def v_T(q, k, v):                              # .T where none belongs: unbatched it fails on the sizes,
+        w = learner_softmax(q @ np.swapaxes(k, -2, -1) / np.sqrt(q.shape[-1]))
+        return w @ v.T, w                          # batched on the batch axes
+    report = ex.check("scaled_dot_product_attention", without_T)
+    (hint,) = [h for h in report.hints if "raised ValueError" in h]
+    assert "In A @ B the last axis of A must have the size of B's second-to-last axis" in hint
+    assert "here A's has 4 and B's 3. Print the shapes of both sides." in hint and ".T" not in hint
+    report = ex.check("scaled_dot_product_attention", v_T)
+    unbatched = [h for h in report.hints if "For '3 queries, 3 keys, d_k = 4'" in h]
+    batched = [h for h in report.hints if "For 'a batch of 2'" in h]
+    assert len(unbatched) == len(batched) == 1, report
+    assert "here A's has 3 and B's 4" in unbatched[0] and ".T reverses" not in unbatched[0]
+    assert "In a batched A @ B the axes before the last two (batch, heads) must be equal, or 1." in batched[0]
+    assert ".T reverses ALL the axes of a batched array" in batched[0]
+    assert named("scaled_dot_product_attention", report) == []
+
+
+def test_the_parameters_tip_fires_only_when_the_call_itself_fails():
+    report = assert_flags("softmax", lambda x: learner_softmax(x), "got an unexpected keyword argument 'axis'. "
+                          "Check your function's parameters against the signature. Expected: softmax(x, axis=-1)")
+    assert report.failed_cases == ["axis=0", "axis=1 of a batch"]
+
+    def calls_something_wrongly(x, axis=-1):
+        return learner_softmax(x, axis, 3)           # a TypeError inside the learner's code
+    report = assert_flags("softmax", calls_something_wrongly, "takes from 1 to 2 positional arguments but 3 were given")
+    assert "parameters against the signature" not in " ".join(report.hints)
 
 
 def test_any_exception_type_is_caught():
@@ -175,15 +346,32 @@ def test_report_html_escapes_and_lists_every_hint():
     assert html.count("<li>") == len(report.hints) >= 1
 
 
-def test_checker_does_not_warn():
+def test_checker_does_not_warn_or_write_to_stderr(capfd):
     import warnings
 
-    def softmax(x, axis=-1):
+    def overflowing(x, axis=-1):
         return np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)
+
+    def noisy(x, axis=-1):
+        warnings.warn("a learner's own warning")
+        return np.log(x - 1e9)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not ex.check("softmax", softmax).passed
+        for fn in (overflowing, noisy, lambda x, axis=-1: int("three")):
+            assert not ex.check("softmax", fn).passed
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
 
+
+def test_a_broken_exercise_definition_is_reported_not_raised():
+    def reference(x):
+        raise RuntimeError("a bug in the course")
+    ex.register(ex.Exercise(lesson="00_welcome", name="toy_broken", reference=reference, cases=[ex.Case((1.0,))]))
+    try:
+        report = ex.check("toy_broken", lambda x: x)
+    finally:
+        _core._REGISTRY.pop("toy_broken")
+    assert report.status == "unknown" and "This is a bug in the course" in report.hints[0]
 
 
 # --------------------------------------------------------------- lightness ----
@@ -193,10 +381,3 @@ def test_exercises_do_not_load_torch_or_widgets():
             "assert 'torch' not in sys.modules and 'ipywidgets' not in sys.modules, sorted(sys.modules); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
-
-
-def test_an_exercise_tip_beats_the_generic_tip_for_the_same_error():
-    report = ex.check("query_scores", lambda q, K: q @ K)
-    text = " ".join(report.hints)
-    assert "use K @ q" in text
-    assert "k.swapaxes" not in text
