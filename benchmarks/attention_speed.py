@@ -1,30 +1,35 @@
-"""Speed and memory: the package's numpy attention vs PyTorch's SDPA on the CPU.
+"""Speed and memory of the package's numpy attention against PyTorch's, on the CPU (lesson 13).
 
-    python benchmarks/attention_speed.py                 # n = 128 ... 4096, prints a markdown table
-    python benchmarks/attention_speed.py --sizes 512 1024 --no-rss
+    python benchmarks/attention_speed.py                     # n = 128 ... 4096: a few minutes
+    python benchmarks/attention_speed.py --sizes 1024 2048 --rounds 3 --no-rss
 
-Setting (COURSE.md section 5): batch 1, 8 heads, d_k = d_v = 64, float32, no mask.
-- "numpy" is ``attention_course.scaled_dot_product_attention`` on numpy arrays; it
-  returns the (1, 8, n, n) weights too, as the lessons need them.
-- "torch SDPA" is ``torch.nn.functional.scaled_dot_product_attention`` on CPU tensors
-  holding the same numbers (under ``torch.inference_mode``); it returns the output only.
-- Times: every call is timed on its own, in runs of numpy calls and runs of torch calls
-  (3 rounds); the table shows the median (and the best) of all the calls. Ratio = numpy throughput / torch throughput
-  = torch time / numpy time (target: >= 0.5 for n = 1024 ... 4096).
-- Peak memory, two ways:
-  * numpy, tracemalloc: numpy reports its array allocations to tracemalloc, so this is
-    the exact peak of bytes allocated during one call (inputs excluded);
-  * both, peak RSS: in a fresh subprocess per measurement, after a small warm-up, the
-    kernel's resident-set high-water mark (VmHWM) is reset (``/proc/self/clear_refs``),
-    one call is made, and the growth of VmHWM over the resident size before the call is
-    reported. It counts every byte that torch's or numpy's allocators touch (Linux only).
-Run it on a quiet machine: other processes on the same cores inflate the times.
+Setting: batch 1, 8 heads, d_k = d_v = 64, float32, 2 threads for every backend.
+
+Backends, each timed in its own worker process (numpy's BLAS threads and torch's OpenMP
+threads spin against each other when they share one):
+
+    efficient_attention   ac.efficient_attention(q, k, v) -> (output, weights)   numpy
+    tiled_attention       ac.tiled_attention(q, k, v) -> output                  numpy
+    tiled causal          ac.tiled_attention(q, k, v, causal=True)               numpy
+    torch textbook        w = softmax(q @ k.mT * scale); (w @ v, w)              torch, returns the weights too
+    torch SDPA            F.scaled_dot_product_attention(q, k, v)                torch, fused, output only
+    torch SDPA causal     F.scaled_dot_product_attention(..., is_causal=True)
+
+Timing: for every n, ``--rounds`` rounds; in each round every backend in turn (the order
+rotates from round to round) runs about ``--seconds`` worth of calls, one timer per call,
+after a short pause that lets the previous worker's threads go idle. The table gives the
+median call; a ratio is a throughput ratio, PyTorch's median time / ours (> 1: ours is
+faster), with the range of the per-round ratios beside it (how much the machine's load moved
+it). Peak memory: tracemalloc (exact bytes numpy allocates during one call; inputs excluded)
+and, unless ``--no-rss``, the growth of the resident-set high-water mark during one call in a
+fresh process (Linux; counts torch's allocations too). Times on a machine shared with other
+work are noisy: the per-round range says how noisy.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
+import math
 import os
 import platform
 import statistics
@@ -37,6 +42,17 @@ import numpy as np
 
 BATCH, HEADS, D = 1, 8, 64
 SIZES = (128, 256, 512, 1024, 2048, 4096)
+THREADS = 2
+BACKENDS = ("efficient_attention", "tiled_attention", "tiled causal", "torch textbook", "torch SDPA",
+            "torch SDPA causal")
+# (ours, PyTorch's, target ratio, from which n the target applies)
+COMPARISONS = (
+    ("efficient_attention", "torch textbook", 1.0, 1024),
+    ("efficient_attention", "torch SDPA", None, None),
+    ("tiled_attention", "torch SDPA", 0.5, 2048),
+    ("tiled causal", "torch SDPA causal", None, None),
+)
+PEAK_TARGET = 16.0           # tiled_attention: at least this many times less peak memory than the naive version
 
 
 def make_inputs(n, seed=0):
@@ -45,62 +61,205 @@ def make_inputs(n, seed=0):
     return tuple(rng.standard_normal((BATCH, HEADS, n, D), dtype=np.float32) for _ in range(3))
 
 
-def numpy_attention(q, k, v):
+# ----------------------------------------------------------------------------- the backends
+
+def backend_function(name):
+    """``(f, to_backend)``: f(q, k, v) runs the backend; to_backend turns numpy inputs into its arrays."""
+    if name.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(THREADS)
+        F = torch.nn.functional
+        scale = 1 / math.sqrt(D)
+
+        def textbook(q, k, v):
+            with torch.inference_mode():
+                w = torch.softmax(q @ k.mT * scale, dim=-1)
+                return w @ v, w
+
+        def sdpa(q, k, v):
+            with torch.inference_mode():
+                return F.scaled_dot_product_attention(q, k, v)
+
+        def sdpa_causal(q, k, v):
+            with torch.inference_mode():
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+        f = {"torch textbook": textbook, "torch SDPA": sdpa, "torch SDPA causal": sdpa_causal}[name]
+        return f, torch.from_numpy
+
+    from threadpoolctl import threadpool_limits
+
     import attention_course as ac
 
-    return ac.scaled_dot_product_attention(q, k, v)
+    threadpool_limits(THREADS, user_api="blas")      # 2 BLAS threads (tiled_attention uses 1 per task)
+    ac.efficient.THREADS = THREADS
+    f = {"efficient_attention": ac.efficient_attention,
+         "tiled_attention": ac.tiled_attention,
+         "tiled causal": lambda q, k, v: ac.tiled_attention(q, k, v, causal=True),
+         "naive": ac.scaled_dot_product_attention}[name]
+    return f, lambda a: a
 
 
-def torch_attention(q, k, v):
-    import torch
-
-    with torch.inference_mode():
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+def output_of(result):
+    return result[0] if isinstance(result, tuple) else result
 
 
-def time_both(n, target_seconds, rounds=3):
-    """Median and best seconds per call for numpy and torch, plus the largest output difference.
-
-    Each round times a run of numpy calls, then a run of torch calls: alternating call by
-    call would make each library's worker threads (still spinning after their last call)
-    compete with the other's.
-    """
-    import torch
+def max_error(name, f, to_backend, n, rows=32):
+    """Largest |difference| of head 0's first and last ``rows`` output rows from a float64 reference."""
+    import attention_course as ac
 
     q, k, v = make_inputs(n)
-    tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
-    out_np, _ = numpy_attention(q, k, v)                     # warm-up (and a correctness check)
-    out_t = torch_attention(tq, tk, tv)
-    diff = float(np.abs(out_np - out_t.numpy()).max())
-    start = time.perf_counter()
-    numpy_attention(q, k, v)
-    torch_attention(tq, tk, tv)
-    repeats = int(min(30, max(2, target_seconds / rounds / (time.perf_counter() - start))))
-    times = {"numpy": [], "torch": []}
-    for _ in range(rounds):
-        for name, f, args in (("numpy", numpy_attention, (q, k, v)), ("torch", torch_attention, (tq, tk, tv))):
-            time.sleep(0.2)                                  # let the other library's threads go idle
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                f(*args)
-                times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(ts), min(ts)) for name, ts in times.items()}, rounds * repeats, diff
+    out = np.asarray(output_of(f(*(to_backend(a) for a in (q, k, v)))))[0, 0]          # (n, D)
+    picked = np.r_[0:min(rows, n), max(0, n - rows):n]                                 # query rows
+    q64, k64, v64 = (a[0, 0].astype(np.float64) for a in (q, k, v))
+    mask = ac.causal_mask(n)[picked] if "causal" in name else None
+    ref, _ = ac.scaled_dot_product_attention(q64[picked], k64, v64, mask=mask)
+    return float(np.abs(out[picked] - ref).max())
 
 
-def numpy_peak_tracemalloc(n):
+def peak_tracemalloc(f, n):
     """Peak bytes numpy allocates during one call (inputs already allocated)."""
     q, k, v = make_inputs(n)
-    numpy_attention(q[..., :8, :], k[..., :8, :], v[..., :8, :])   # import and warm up outside the trace
+    f(q[..., :16, :], k[..., :16, :], v[..., :16, :])             # warm up outside the trace
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        result = numpy_attention(q, k, v)
+        result = f(q, k, v)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     del result
     return peak - before
 
+
+def phases(n):
+    """Where efficient_attention's time goes at n: its block loop run on one thread, each step
+    timed on its own (ms, summed over the blocks and heads)."""
+    from threadpoolctl import threadpool_limits
+
+    from attention_course import efficient
+
+    q, k, v = make_inputs(n)
+    factor = efficient.LOG2_E / math.sqrt(D)
+    rows = efficient._rows_per_block(n)
+    spent = dict.fromkeys(["first touch of the fresh (8, n, n) weights (page faults)", "q @ k^T",
+                           "softmax (base 2, in place)", "weights @ v"], 0.0)
+    names = list(spent)
+    with threadpool_limits(1, user_api="blas"):
+        t0 = time.perf_counter()
+        weights = np.empty((BATCH, HEADS, n, n), dtype=np.float32)
+        weights.fill(0.0)
+        spent[names[0]] = time.perf_counter() - t0
+        output = np.empty((BATCH, HEADS, n, D), dtype=np.float32)
+        for h in np.ndindex(BATCH, HEADS):
+            for i in range(0, n, rows):
+                w = weights[h][i:i + rows]
+                t0 = time.perf_counter()
+                np.matmul(q[h][i:i + rows] * factor, k[h].T, out=w)
+                t1 = time.perf_counter()
+                efficient._softmax_base2_inplace(w)
+                t2 = time.perf_counter()
+                np.matmul(w, v[h], out=output[h][i:i + rows])
+                t3 = time.perf_counter()
+                for name, dt in zip(names[1:], (t1 - t0, t2 - t1, t3 - t2)):
+                    spent[name] += dt
+    return {name: 1e3 * t for name, t in spent.items()}
+
+
+def matmul_gflops(library, n=1024, tile=False):
+    """GFLOP/s of the products attention makes: (8, n, 64) @ (8, 64, n), 2 threads
+    (``tile``: a (256, 64) @ (64, 512) tile product on 1 thread, what a tiled_attention task makes)."""
+    rng = np.random.default_rng(0)
+    if tile:
+        a, b = rng.standard_normal((256, D), dtype=np.float32), rng.standard_normal((D, 512), dtype=np.float32)
+    else:
+        a, b = rng.standard_normal((HEADS, n, D), dtype=np.float32), rng.standard_normal((HEADS, D, n), dtype=np.float32)
+    flops = 2 * a.size // a.shape[-1] * b.shape[-1] * D
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(1 if tile else THREADS)
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        f = lambda: a @ b
+        limits = None
+    else:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(1 if tile else THREADS, user_api="blas")
+        f = lambda: a @ b
+    f()
+    repeats = max(3, int(0.2 / max(1e-6, _once(f))))
+    times = [_once(f) for _ in range(repeats)]
+    if limits is not None:
+        limits.restore_original_limits()
+    return flops / statistics.median(times) / 1e9
+
+
+def _once(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def worker(name):
+    """A worker process: read one JSON request per line on stdin, answer one JSON line on stdout."""
+    f, to_backend = (None, None) if name in ("numpy", "torch") else backend_function(name)
+    inputs = {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        cmd = req["cmd"]
+        if cmd == "time":
+            n = req["n"]
+            if n not in inputs:
+                inputs.clear()
+                inputs[n] = tuple(to_backend(a) for a in make_inputs(n))
+                f(*inputs[n])                                          # warm-up
+            args = inputs[n]
+            times = [_once(lambda args=args: f(*args)) for _ in range(req["repeats"])]
+            answer = {"times": times}
+        elif cmd == "error":
+            inputs.clear()
+            answer = {"error": max_error(name, f, to_backend, req["n"])}
+        elif cmd == "peak":
+            inputs.clear()
+            answer = {"peak": peak_tracemalloc(f if req.get("of") is None else backend_function(req["of"])[0],
+                                               req["n"])}
+        elif cmd == "phases":
+            answer = {"phases": phases(req["n"])}
+        elif cmd == "gflops":
+            answer = {"gflops": matmul_gflops(name, req.get("n", 1024), req.get("tile", False))}
+        else:
+            answer = {"fail": f"unknown command {cmd!r}"}
+        print(json.dumps(answer), flush=True)
+
+
+class Worker:
+    """The main process's handle on one worker process."""
+
+    def __init__(self, name):
+        self.name = name
+        env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", name],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, **request):
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name!r} stopped (exit code {self.proc.wait()})")
+        answer = json.loads(line)
+        if "fail" in answer:
+            raise RuntimeError(f"worker {self.name!r}: {answer['fail']}")
+        return answer
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+# ----------------------------------------------------------------------------- peak RSS
 
 def _status_kb(field):
     with open("/proc/self/status") as f:
@@ -110,19 +269,13 @@ def _status_kb(field):
     raise KeyError(field)
 
 
-def peak_rss_child(backend, n):
-    """(run in a fresh process) growth of the resident-set high-water mark during one call, in bytes."""
-    q, k, v = make_inputs(n)
-    if backend == "torch":
-        import torch
-
-        q, k, v = (torch.from_numpy(a) for a in (q, k, v))
-        f = torch_attention
-    else:
-        f = numpy_attention
-    f(q[..., :64, :], k[..., :64, :], v[..., :64, :])          # load libraries, start thread pools
+def peak_rss_child(name, n):
+    """(in a fresh process) growth of the resident-set high-water mark during one call, in bytes."""
+    f, to_backend = backend_function(name)
+    q, k, v = (to_backend(a) for a in make_inputs(n))
+    f(q[..., :64, :], k[..., :64, :], v[..., :64, :])              # load libraries, start thread pools
     with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")                                       # reset VmHWM to the current RSS
+        clear.write("5")                                           # reset VmHWM to the current RSS
     before = _status_kb("VmRSS")
     result = f(q, k, v)
     peak = _status_kb("VmHWM")
@@ -130,29 +283,36 @@ def peak_rss_child(backend, n):
     return (peak - before) * 1024
 
 
-def peak_rss(backend, n):
-    """Run ``peak_rss_child`` in a fresh interpreter; None where it can't be measured."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--peak-rss-child", backend, str(n)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+def peak_rss(name, n):
+    """``peak_rss_child`` in a fresh interpreter; None where it can't be measured (not Linux)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--peak-rss-child", name, str(n)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
     if result.returncode != 0:
         return None
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def blas_threads():
-    """Threads numpy's OpenBLAS will use (found among the loaded libraries), or None."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "/" in line}
-    except OSError:
-        return None
-    libs = [p for p in paths if "openblas" in os.path.basename(p).lower() and ".so" in p]
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
-            if hasattr(lib, name):
-                return int(getattr(lib, name)())
-    return None
+# ----------------------------------------------------------------------------- the run
+
+def time_all(workers, n, rounds, seconds, pause):
+    """{backend: [seconds per call, ...]} and {backend: [median of each round]} at size n."""
+    first = {name: w.ask(cmd="time", n=n, repeats=1)["times"][0] for name, w in workers.items()}
+    repeats = {name: int(min(50, max(1, round(seconds / t)))) for name, t in first.items()}
+    times = {name: [] for name in workers}
+    per_round = {name: [] for name in workers}
+    names = list(workers)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:     # rotate the order
+            time.sleep(pause)                                            # the previous worker's threads go idle
+            ts = workers[name].ask(cmd="time", n=n, repeats=repeats[name])["times"]
+            times[name].extend(ts)
+            per_round[name].append(statistics.median(ts))
+    return times, per_round
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:,.1f}" if seconds >= 0.01 else f"{seconds * 1e3:.2f}"
 
 
 def mib(nbytes):
@@ -173,38 +333,110 @@ def cpu_name():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="sequence lengths n")
-    parser.add_argument("--seconds", type=float, default=1.5, help="about this long timing each size")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size")
+    parser.add_argument("--seconds", type=float, default=0.3, help="about this long per backend per round")
+    parser.add_argument("--pause", type=float, default=0.1, help="seconds between two backends' runs")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--peak-rss-child", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker)
     if args.peak_rss_child:
-        backend, n = args.peak_rss_child
-        print(json.dumps(peak_rss_child(backend, int(n))))
-        return
+        name, n = args.peak_rss_child
+        print(json.dumps(peak_rss_child(name, int(n))))
+        return None
 
     import torch
 
     import attention_course as ac
 
-    numpy_attention(*make_inputs(8))                            # loads OpenBLAS, so it can be asked
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; torch threads: {torch.get_num_threads()}; "
-          f"numpy BLAS threads: {blas_threads() or 'unknown'}")
+    start = time.perf_counter()
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; load average before: "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"attention_course {ac.__version__}, numpy {np.__version__}, torch {torch.__version__}, "
           f"Python {platform.python_version()}")
-    print(f"batch {BATCH}, {HEADS} heads, d = {D}, float32; times: median (best) of the repeats\n")
-    print("| n | repeats | numpy ms | torch SDPA ms | numpy/torch throughput | numpy peak (tracemalloc) "
-          "| numpy peak RSS | torch peak RSS | max abs diff |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in args.sizes:
-        times, repeats, diff = time_both(n, args.seconds)
-        (np_med, np_best), (t_med, t_best) = times["numpy"], times["torch"]
-        traced = numpy_peak_tracemalloc(n)
-        rss_np = None if args.no_rss else peak_rss("numpy", n)
-        rss_t = None if args.no_rss else peak_rss("torch", n)
-        print(f"| {n} | {repeats} | {np_med * 1e3:.1f} ({np_best * 1e3:.1f}) | {t_med * 1e3:.1f} ({t_best * 1e3:.1f}) "
-              f"| {t_med / np_med:.2f} ({t_best / np_best:.2f}) | {mib(traced)} | {mib(rss_np)} | {mib(rss_t)} "
-              f"| {diff:.1e} |", flush=True)
+    print(f"batch {BATCH}, {HEADS} heads, d = {D}, float32; {THREADS} threads per backend "
+          f"(numpy BLAS via threadpoolctl, torch.set_num_threads, tiled_attention's pool); "
+          f"{args.rounds} alternating rounds of ~{args.seconds} s per backend and size\n")
+
+    workers = {name: Worker(name) for name in BACKENDS}
+    results = {}
+    try:
+        for n in args.sizes:
+            times, per_round = time_all(workers, n, args.rounds, args.seconds, args.pause)
+            errors = {name: w.ask(cmd="error", n=n)["error"] for name, w in workers.items()}
+            peaks = {name: workers[name].ask(cmd="peak", n=n)["peak"]
+                     for name in ("efficient_attention", "tiled_attention", "tiled causal")}
+            peaks["naive"] = workers["efficient_attention"].ask(cmd="peak", n=n, of="naive")["peak"]
+            results[n] = times, per_round, errors, peaks
+            print(f"  n = {n}: timed in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        phase_ms = workers["efficient_attention"].ask(cmd="phases", n=2048)["phases"]
+    finally:
+        for w in workers.values():
+            w.close()
+    blas = {}
+    for library in ("numpy", "torch"):
+        w = Worker(library)
+        try:
+            blas[library] = (w.ask(cmd="gflops", n=2048)["gflops"], w.ask(cmd="gflops", tile=True)["gflops"])
+        finally:
+            w.close()
+    rss = {}
+    if not args.no_rss:
+        for n in args.sizes:
+            for name in ("naive", "efficient_attention", "tiled_attention", "torch textbook", "torch SDPA"):
+                rss[name, n] = peak_rss(name, n)
+
+    print("### Speed (median ms per call; ratio = throughput of ours / PyTorch's, range over rounds)\n")
+    print("| n | ours | ms | PyTorch | ms | ratio | per-round range | target | max abs error (ours, PyTorch) |")
+    print("|---:|---|---:|---|---:|---:|---:|---|---:|")
+    verdicts = []
+    for n, (times, per_round, errors, _) in results.items():
+        for ours, theirs, target, from_n in COMPARISONS:
+            t_ours, t_theirs = statistics.median(times[ours]), statistics.median(times[theirs])
+            ratio = t_theirs / t_ours
+            rounds = [b / a for a, b in zip(per_round[ours], per_round[theirs])]
+            applies = target is not None and n >= from_n
+            goal = f"≥ {target:.1f}" if applies else ""
+            if applies:
+                verdicts.append((f"{ours} vs {theirs} at n = {n}", ratio, target))
+            print(f"| {n} | {ours} | {ms(t_ours)} | {theirs} | {ms(t_theirs)} | {ratio:.2f} | "
+                  f"{min(rounds):.2f}–{max(rounds):.2f} | {goal} | {errors[ours]:.1e}, {errors[theirs]:.1e} |")
+    print("\n### Peak memory during one call (tracemalloc: bytes numpy allocates; inputs excluded)\n")
+    header = "| n | (n, n) weights, 8 heads | scaled_dot_product_attention | efficient_attention | tiled_attention " \
+             "| tiled causal | naive / tiled |"
+    rule = "|---:|---:|---:|---:|---:|---:|---:|"
+    if rss:
+        header += " peak RSS: naive | efficient | tiled | torch textbook | torch SDPA |"
+        rule += "---:|---:|---:|---:|---:|"
+    print(header)
+    print(rule)
+    for n, (_, _, _, peaks) in results.items():
+        ratio = peaks["naive"] / peaks["tiled_attention"]
+        row = (f"| {n} | {mib(BATCH * HEADS * n * n * 4)} | {mib(peaks['naive'])} | {mib(peaks['efficient_attention'])} "
+               f"| {mib(peaks['tiled_attention'])} | {mib(peaks['tiled causal'])} | {ratio:.1f}× |")
+        if rss:
+            row += " " + " | ".join(mib(rss[name, n]) for name in
+                                    ("naive", "efficient_attention", "tiled_attention", "torch textbook",
+                                     "torch SDPA")) + " |"
+        print(row)
+        if n == 4096:
+            verdicts.append(("tiled_attention peak memory, naive / tiled, at n = 4096", ratio, PEAK_TARGET))
+    print("\n### What limits the ratios\n")
+    total = sum(phase_ms.values())
+    print("efficient_attention's steps at n = 2048, on one thread (its two threads share these blocks):")
+    for name, t in phase_ms.items():
+        print(f"- {name}: {t:.1f} ms ({100 * t / total:.0f} %)")
+    (np_all, np_tile), (t_all, t_tile) = blas["numpy"], blas["torch"]
+    print(f"\nMatrix products, GFLOP/s: numpy (OpenBLAS) {np_all:.0f} on (8, 2048, 64) @ (8, 64, 2048) with 2 threads, "
+          f"{np_tile:.0f} on one (256, 64) @ (64, 512) tile with 1 thread; torch {t_all:.0f} and {t_tile:.0f}.")
+    print("\n### Targets\n")
+    for what, value, target in verdicts:
+        print(f"- {what}: {value:.2f} (target ≥ {target:g}) {'met' if value >= target else 'NOT met'}")
+    print(f"\n(finished in {time.perf_counter() - start:.0f} s; load average after: "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    return None
 
 
 if __name__ == "__main__":
