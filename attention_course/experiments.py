@@ -1,5 +1,5 @@
 """Experiments shared by several lessons: random queries and keys, the spread of their dot
-products, softmax saturation, and an attention explorer with a knob.
+products, how spread out a row of weights is, softmax saturation, and an attention explorer.
 
     from attention_course import experiments as ex
     q, k, v = ex.random_qkv(n_q=1, n_k=16, d_k=512, batch=(400,))     # N(0, 1) entries, seeded
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import check_positive_ints
+from ._backend import as_numbers, check_positive_ints
 from .softmax import softmax, softmax_jacobian
 
-__all__ = ["one_thread", "random_qkv", "random_scores", "RandomScores", "softmax_jacobian_norm",
+__all__ = ["one_thread", "random_qkv", "random_scores", "RandomScores", "entropy", "effective_choices",
+           "inverse_sum_squares", "softmax_jacobian_norm",
            "saturation", "Saturation", "SaturationPoint", "plot_saturation", "strongest",
            "attention_explorer"]
 
@@ -104,6 +105,38 @@ def random_scores(d_ks, n_trials: int, n_keys: int = 1, seed: int = 0) -> Random
     running = np.cumsum(q * k, axis=-1)              # (n_trials, n_keys, d_max): [..., d-1] = q[:d] . k[:d]
     raw = np.moveaxis(running[..., d_ks - 1], -1, 0)  # (m, n_trials, n_keys)
     return RandomScores(d_k=d_ks, raw=np.ascontiguousarray(raw))
+
+
+# ---------------------------------------------------------------- how spread out a row of weights is
+def entropy(p, axis: int = -1) -> np.ndarray:
+    """Shannon entropy H(p) = -sum_i p_i ln p_i, in nats (0 * ln 0 counts as 0).
+
+    Shapes: p (..., n) -> (...). 0 for a one-hot row; ln(n) for a uniform row.
+    """
+    p = as_numbers("entropy", "p", p)
+    if np.any(p < 0):
+        raise ValueError("entropy: probabilities must be >= 0.")
+    terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return terms.sum(axis=axis)
+
+
+def effective_choices(p, axis: int = -1) -> np.ndarray:
+    """exp(H(p)): "as if choosing evenly among this many items".
+
+    1 for a one-hot row, n for a uniform row over n items. Shapes: (..., n) -> (...).
+    """
+    return np.exp(entropy(p, axis=axis))
+
+
+def inverse_sum_squares(p, axis: int = -1) -> np.ndarray:
+    """1 / sum_i p_i^2: another count of "how many items share the weight".
+
+    1 for a one-hot row, n for a uniform one, and never more than exp(H(p)) (squaring lets the
+    large weights count more). Lesson 05 reads it as "how many training points a query averages".
+    Shapes: (..., n) -> (...).
+    """
+    p = as_numbers("inverse_sum_squares", "p", p)
+    return 1.0 / np.sum(p ** 2, axis=axis)
 
 
 # ---------------------------------------------------------------- saturation

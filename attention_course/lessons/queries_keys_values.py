@@ -7,9 +7,14 @@ the values. This module holds the lesson's pieces:
 
 - ``hard_lookup`` / ``soft_lookup``: the exact-match lookup next to the weighted one;
 - the "sous la table" vectors (French keys, English values) designed for the lesson;
-- Nadaraya–Watson kernel regression, attention pooling with numbers for keys;
-- ``project_qkv``: the three projections W_Q, W_K, W_V;
-- the worked example "dog ate dinner" (embeddings and matrices) as named constants.
+- Nadaraya–Watson kernel regression, attention pooling with numbers for keys (the data set
+  follows the one in *Dive into Deep Learning*, d2l.ai, "Attention Pooling: Nadaraya–Watson
+  Kernel Regression": y = 2 sin x + x^0.8 plus N(0, 0.5^2) noise on [0, 5]);
+- why projections: with Q = K = X the scores are symmetric and a word matches itself best;
+- a published worked example, "dog ate dinner" (embeddings and matrices), as named constants;
+- the exercise's sentence, "birds eat seeds".
+
+The projections themselves are the core's ``ac.project_qkv``.
 
 Row-vector convention throughout: ``Q = X @ W_Q`` with X (n, d_model), W_Q (d_model, d_k).
 """
@@ -20,7 +25,8 @@ import math
 import numpy as np
 
 from .._backend import namespace, shape_str
-from ..attention import project_qkv  # noqa: F401 (the core's, shown in this lesson)
+from ..attention import project_qkv  # noqa: F401 (the core's; notebooks call ac.project_qkv)
+from ..experiments import effective_choices, inverse_sum_squares  # noqa: F401 (lesson 04's counts too)
 from ..softmax import softmax
 
 # --------------------------------------------------------------------------------------------
@@ -133,8 +139,10 @@ def plot_soft_lookup(query=SOUS_QUERY, scale: float = 1.0):
     for v, w in zip(ENGLISH_VALUES, weights):              # line thickness = weight
         ax_m.plot([value[0], v[0]], [value[1], v[1]], color="#1f77b4", linewidth=0.5 + 8 * w, alpha=0.35)
     ax_m.plot(*ENGLISH_VALUES.T, "o", color="0.3", markersize=6)
-    for word, (x, y) in zip(ENGLISH, ENGLISH_VALUES):
-        ax_m.annotate(word, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=9)
+    for word, v in zip(ENGLISH, ENGLISH_VALUES):           # each label on the far side from its line
+        away = (v - value) / max(np.linalg.norm(v - value), 1e-9)
+        ax_m.annotate(word, v, textcoords="offset points", xytext=9 * away, fontsize=9,
+                      ha="left" if away[0] >= 0 else "right", va="bottom" if away[1] >= 0 else "top")
     ax_m.plot(*value, "*", color="#d62728", markersize=15, label="weighted value (the answer)")
     ax_m.set_xlim(-3, 3.5)
     ax_m.set_ylim(-3, 3.3)
@@ -151,7 +159,11 @@ def plot_soft_lookup(query=SOUS_QUERY, scale: float = 1.0):
 
 
 def true_function(x):
-    """The curve the regression data is drawn from: f(x) = 2 sin(x) + x^0.8 (x >= 0)."""
+    """The curve the regression data is drawn from: f(x) = 2 sin(x) + x^0.8 (x >= 0).
+
+    The function, the interval [0, 5] and the noise level follow the Nadaraya–Watson example in
+    *Dive into Deep Learning* (Zhang, Lipton, Li, Smola; d2l.ai).
+    """
     x = np.asarray(x, dtype=float)
     return 2.0 * np.sin(x) + x ** 0.8
 
@@ -224,54 +236,71 @@ def bandwidth_explorer(bandwidth: float = 0.3, n_train: int = 40, seed: int = 0,
     x_train, y_train = regression_data(n_train=n_train, seed=seed)
     grid = np.linspace(0.0, 5.0, 201)
     queries = np.asarray(queries, dtype=float)
-    colors = ("#2ca02c", "#ff7f0e", "#9467bd")
 
     def setup(fig):
         ax_fit, ax_w = fig.subplots(1, 2)
-        ax_fit.plot(grid, true_function(grid), "--", color="0.45", linewidth=1, label="true curve f(x)")
-        ax_fit.plot(x_train, y_train, "o", color="0.25", markersize=3.5, label="training points (x_i, y_i)")
-        (fit,) = ax_fit.plot(grid, np.zeros_like(grid), color="#1f77b4", linewidth=2, label="prediction")
-        marks = [ax_fit.plot([], [], "o", color=c, markersize=7)[0] for c in colors]
-        ax_fit.set_xlim(0, 5)
-        ax_fit.set_ylim(y_train.min() - 1.0, y_train.max() + 1.0)
-        ax_fit.set_xlabel("x (query)")
-        ax_fit.set_ylabel("y")
-        ax_fit.set_title("Nadaraya-Watson: a weighted average of y_i")
-        ax_fit.legend(fontsize=7, loc="lower left")
-        lines = [ax_w.plot(x_train, np.zeros_like(x_train), "o-", color=c, markersize=3, linewidth=1.2,
-                           label=f"query x = {xq:g}")[0] for c, xq in zip(colors, queries)]
-        ax_w.set_xlim(0, 5)
-        ax_w.set_xlabel("training input x_i (key)")
-        ax_w.set_ylabel("attention weight")
-        # the legend in one row above the plot (inside, it hid the x = 4 peak at small bandwidths);
-        # the title's pad leaves it room
-        ax_w.set_title("Weights of three queries", pad=19)
-        ax_w.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False,
-                    borderaxespad=0.2, handlelength=1.5, columnspacing=1.2)
-        return {"fit": fit, "marks": marks, "lines": lines, "ax_w": ax_w, "top": None}
+        return _FitPanel(ax_fit, grid, x_train, y_train, queries), _WeightsPanel(ax_w, x_train, queries)
 
     def update(state, bandwidth):
-        y_hat, _ = nadaraya_watson(grid, x_train, y_train, bandwidth)
-        state["fit"].set_ydata(y_hat)
-        y_q, w_q = nadaraya_watson(queries, x_train, y_train, bandwidth)
-        for mark, line, xq, yq, w in zip(state["marks"], state["lines"], queries, y_q, w_q):
-            mark.set_data([xq], [yq])
-            line.set_ydata(w)
-        top = _nice_ceiling(w_q.max())
-        if top != state["top"]:                       # rescale only when the weights outgrow the axis
-            state["ax_w"].set_ylim(0, top)
-            state["top"] = top
+        fit, weights = state
+        y_hat, _ = nadaraya_watson(grid, x_train, y_train, bandwidth)          # (201,)
+        y_q, w_q = nadaraya_watson(queries, x_train, y_train, bandwidth)       # (3,), (3, n_train)
+        fit.update(y_hat, y_q)
+        weights.update(w_q)
         train_fit, _ = nadaraya_watson(x_train, x_train, y_train, bandwidth)
-        train_error = np.mean((train_fit - y_train) ** 2)
-        curve_error = np.mean((y_hat - true_function(grid)) ** 2)
-        middle = len(queries) // 2
-        effective = 1.0 / np.sum(w_q[middle] ** 2)    # how many points the query really averages
-        return (f"error on the training points {train_error:.3f}, error against the true curve {curve_error:.3f}\n"
-                f"query x = {queries[middle]:g}: largest weight {w_q[middle].max():.2f}, "
-                f"it averages about {effective:.1f} of the {n_train} training points")
+        middle = w_q[len(queries) // 2]
+        return (f"error on the training points {np.mean((train_fit - y_train) ** 2):.3f}, "
+                f"error against the true curve {np.mean((y_hat - true_function(grid)) ** 2):.3f}\n"
+                f"query x = {queries[len(queries) // 2]:g}: largest weight {middle.max():.2f}, it averages about "
+                f"{float(inverse_sum_squares(middle)):.1f} of the {n_train} training points (1/sum a^2; "
+                f"lesson 04's e^H: {float(effective_choices(middle)):.1f})")
 
     return widgets.Interactive(setup, update, figsize=(9.6, 3.6),
                                bandwidth=widgets.slider(0.02, 2.0, 0.02, bandwidth, "bandwidth h"))
+
+
+QUERY_COLORS = ("#2ca02c", "#ff7f0e", "#9467bd")
+
+
+class _FitPanel:
+    """Training points, the true curve, the prediction (moves) and the queries' predictions (move)."""
+
+    def __init__(self, ax, grid, x_train, y_train, queries):
+        ax.plot(grid, true_function(grid), "--", color="0.45", linewidth=1, label="true curve f(x)")
+        ax.plot(x_train, y_train, "o", color="0.25", markersize=3.5, label="training points (x_i, y_i)")
+        (self.fit,) = ax.plot(grid, np.zeros_like(grid), color="#1f77b4", linewidth=2, label="prediction")
+        self.marks = [ax.plot([], [], "o", color=c, markersize=7)[0] for c in QUERY_COLORS[:len(queries)]]
+        self.queries = queries
+        ax.set(xlim=(0, 5), ylim=(y_train.min() - 1.0, y_train.max() + 1.0), xlabel="x (query)", ylabel="y",
+               title="Nadaraya-Watson: a weighted average of y_i")
+        ax.legend(fontsize=7, loc="lower left")
+
+    def update(self, y_hat, y_queries):
+        self.fit.set_ydata(y_hat)
+        for mark, xq, yq in zip(self.marks, self.queries, y_queries):
+            mark.set_data([xq], [yq])
+
+
+class _WeightsPanel:
+    """One line of weights over the training inputs per query; the axis top follows the tallest."""
+
+    def __init__(self, ax, x_train, queries):
+        self.ax, self.top = ax, None
+        self.lines = [ax.plot(x_train, np.zeros_like(x_train), "o-", color=c, markersize=3, linewidth=1.2,
+                              label=f"query x = {xq:g}")[0] for c, xq in zip(QUERY_COLORS, queries)]
+        ax.set(xlim=(0, 5), xlabel="training input x_i (key)", ylabel="attention weight")
+        # the legend in one row above the plot (inside, it hid the x = 4 peak at small bandwidths)
+        ax.set_title("Weights of three queries", pad=19)
+        ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False,
+                  borderaxespad=0.2, handlelength=1.5, columnspacing=1.2)
+
+    def update(self, weights):
+        for line, w in zip(self.lines, weights):
+            line.set_ydata(w)
+        top = _nice_ceiling(weights.max())
+        if top != self.top:                          # rescale only when the weights outgrow the axis
+            self.ax.set_ylim(0, top)
+            self.top = top
 
 
 def _nice_ceiling(x: float) -> float:
@@ -283,12 +312,43 @@ def _nice_ceiling(x: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Three views of one word: Q = X W_Q, K = X W_K, V = X W_V
+# Why projections: "the cat sat" with and without W_Q (designed by hand for the lesson)
 # --------------------------------------------------------------------------------------------
+
+PROJECTION_TOKENS = ("the", "cat", "sat")
+PROJECTION_FEATURES = ("noun", "verb", "article")
+
+#: Embeddings X (3, 3), one row per word, features in PROJECTION_FEATURES.
+PROJECTION_X = np.array([
+    [0.3, 0.0, 1.0],    # the: an article (a little noun-like)
+    [1.0, 0.2, 0.0],    # cat: a noun
+    [0.1, 1.0, 0.0],    # sat: a verb
+])
+
+#: W_Q (3, 3): what each kind of word looks for. A noun looks for a verb; a verb and an article
+#: look for a noun. Row = the word's feature, column = the feature it asks for.
+PROJECTION_W_Q = np.array([
+    [0.0, 1.0, 0.0],    # noun -> asks for "verb"
+    [1.0, 0.0, 0.0],    # verb -> asks for "noun"
+    [1.0, 0.0, 0.0],    # article -> asks for "noun"
+])
+
+#: W_K (3, 3): what each word offers to be found by: simply its own features.
+PROJECTION_W_K = np.eye(3)
+
+
+def best_matches(scores, tokens):
+    """For each row of ``scores`` (n, n) the token it scores highest; a tie is written "a|b"."""
+    scores = np.asarray(scores, dtype=float)
+    out = []
+    for row in scores:
+        tied = np.flatnonzero(np.isclose(row, row.max(), rtol=1e-9, atol=1e-12))
+        out.append("|".join(tokens[j] for j in tied))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
-# The worked example "The dog ate his dinner", cut to three words (source document 003)
+# A published worked example, "The dog ate his dinner", cut to three words
 # --------------------------------------------------------------------------------------------
 
 WORKED_TOKENS = ("dog", "ate", "dinner")
@@ -305,9 +365,10 @@ WORKED_W_Q = np.array([[0.6, -0.2], [0.1, 0.5], [-0.3, 0.4]])
 WORKED_W_K = np.array([[0.2, 0.3], [-0.4, 0.7], [0.5, -0.1]])
 WORKED_W_V = np.array([[0.9, 0.1], [0.2, 0.8], [-0.1, 0.6]])
 
-#: What the source document prints for "dog" (rounded there; compare, don't trust).
-DOCUMENT_DOG_WEIGHTS = (0.448, 0.172, 0.380)
-DOCUMENT_DOG_OUTPUT = (1.275, 2.363)
+#: What the published example prints for "dog" (rounded there; compare, don't trust).
+PUBLISHED_DOG_SCORES = (2.71, 1.36, 2.48)
+PUBLISHED_DOG_WEIGHTS = (0.448, 0.172, 0.380)
+PUBLISHED_DOG_OUTPUT = (1.275, 2.363)
 
 # --------------------------------------------------------------------------------------------
 # The lesson's exercise: a new small sentence, "birds eat seeds"

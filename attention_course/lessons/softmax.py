@@ -6,7 +6,8 @@ This module holds the lesson's data and experiments around it:
 - ``it_scores``: the scores the query of "it" got in lesson 03, the lesson's running example;
 - ``naive_softmax``: the textbook formula without subtracting the maximum, which
   overflows to NaN for large scores (the lesson shows why ``ac.softmax`` doesn't);
-- ``entropy`` / ``effective_choices``: how spread out a distribution is;
+- ``entropy`` / ``effective_choices`` / ``inverse_sum_squares``: how spread out a distribution
+  is (lesson 05 counts with the last one);
 - ``logit_gaps``: read scores back from weights (softmax forgets only a constant);
 - ``saturation`` / ``plot_saturation`` / ``random_scores``: as scores grow, softmax becomes
   one-hot and its gradient vanishes; why that happens to raw dot products of long vectors.
@@ -17,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend import as_numbers
-from ..experiments import plot_saturation, random_scores, saturation, softmax_jacobian_norm  # noqa: F401 (06 too)
+from ..experiments import (effective_choices, entropy, inverse_sum_squares, plot_saturation,  # noqa: F401
+                           random_scores, saturation, softmax_jacobian_norm)                 # (shared)
 from ..softmax import softmax
 
 #: "The animal didn't cross the street because it was too tired", the sentence of lesson 03.
@@ -48,26 +50,6 @@ def naive_softmax(x, axis: int = -1) -> np.ndarray:
         x = x.astype(np.float64)
     e = np.exp(x)
     return e / np.sum(e, axis=axis, keepdims=True)
-
-
-def entropy(p, axis: int = -1) -> np.ndarray:
-    """Shannon entropy H(p) = -sum_i p_i ln p_i, in nats (0 * ln 0 counts as 0).
-
-    Shapes: p (..., n) -> (...). 0 for a one-hot row; ln(n) for a uniform row.
-    """
-    p = as_numbers("entropy", "p", p)
-    if np.any(p < 0):
-        raise ValueError("entropy: probabilities must be >= 0.")
-    terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-    return terms.sum(axis=axis)
-
-
-def effective_choices(p, axis: int = -1) -> np.ndarray:
-    """exp(H(p)): "as if choosing evenly among this many items".
-
-    1 for a one-hot row, n for a uniform row over n items. Shapes: (..., n) -> (...).
-    """
-    return np.exp(entropy(p, axis=axis))
 
 
 def logit_gaps(weights) -> np.ndarray:
@@ -117,7 +99,7 @@ def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float 
         same_order = bool(np.all(np.diff(w[order]) <= 1e-12))
         return (f"largest weight {w[top]:.2f} on '{tokens[top]}'; smallest {w.min():.3f}\n"
                 f"spread: as if choosing evenly among {float(effective_choices(w)):.1f} of {n} words "
-                f"(e^H; 1/sum w^2 = {1 / np.sum(w ** 2):.1f})\n"
+                f"(e^H; 1/sum w^2 = {float(inverse_sum_squares(w)):.1f})\n"
                 f"weights in the same order as the scores: {same_order}")
 
     return widgets.Interactive(setup, update, figsize=(7.2, 3.8),

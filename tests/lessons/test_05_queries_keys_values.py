@@ -154,6 +154,28 @@ def test_regression_data_is_seeded_and_sorted():
     assert not np.array_equal(a[1], L.regression_data(seed=6)[1])
 
 
+# ---------------------------------------------------------------- why projections
+
+
+def test_without_projections_scores_are_symmetric_and_each_word_matches_itself():
+    x = L.PROJECTION_X
+    plain = x @ x.T
+    assert np.allclose(plain, plain.T)
+    assert L.best_matches(plain, L.PROJECTION_TOKENS) == list(L.PROJECTION_TOKENS)
+
+
+def test_projections_let_a_word_look_for_another_kind_of_word():
+    q, k, _ = ac.project_qkv(L.PROJECTION_X, L.PROJECTION_W_Q, L.PROJECTION_W_K, np.eye(3))
+    scores = q @ k.T
+    the, cat, sat = (L.PROJECTION_TOKENS.index(t) for t in ("the", "cat", "sat"))
+    assert L.best_matches(scores, L.PROJECTION_TOKENS) == ["cat", "sat", "cat"]
+    assert scores[the, cat] > 10 * scores[cat, the]                       # no longer symmetric
+
+
+def test_best_matches_reports_ties():
+    assert L.best_matches([[1.0, 1.0, 0.0], [0.0, 2.0, 1.0]], ["a", "b", "c"]) == ["a|b", "b"]
+
+
 # ---------------------------------------------------------------- projections and the worked example
 
 
@@ -175,13 +197,13 @@ def _hand_worked_example(scaled=True):
 
 
 def test_project_qkv_matches_hand_products_and_shapes():
-    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    q, k, v = ac.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
     hq, hk, hv, _, _ = _hand_worked_example()
     np.testing.assert_allclose(q, hq)
     np.testing.assert_allclose(k, hk)
     np.testing.assert_allclose(v, hv)
     assert q.shape == k.shape == v.shape == (3, 2)
-    # the document's stated rows for "dog"
+    # the published example's rows for "dog"
     np.testing.assert_allclose(q[0], [-0.10, 2.00], atol=1e-12)
     np.testing.assert_allclose(k[0], [0.90, 1.40], atol=1e-12)
     np.testing.assert_allclose(v[0], [1.0, 3.5], atol=1e-12)
@@ -189,40 +211,42 @@ def test_project_qkv_matches_hand_products_and_shapes():
 
 def test_project_qkv_rejects_a_transposed_matrix():
     with pytest.raises(ValueError, match="w_q"):
-        L.project_qkv(L.WORKED_X, L.WORKED_W_Q.T, L.WORKED_W_K, L.WORKED_W_V)
+        ac.project_qkv(L.WORKED_X, L.WORKED_W_Q.T, L.WORKED_W_K, L.WORKED_W_V)
     with pytest.raises(ValueError, match="d_k"):
-        L.project_qkv(L.WORKED_X, L.WORKED_W_Q, np.ones((3, 3)), L.WORKED_W_V)
+        ac.project_qkv(L.WORKED_X, L.WORKED_W_Q, np.ones((3, 3)), L.WORKED_W_V)
 
 
 def test_project_qkv_keeps_torch_as_torch():
     torch = pytest.importorskip("torch")
     x = torch.tensor(L.WORKED_X)
-    q, k, v = L.project_qkv(x, *(torch.tensor(w) for w in (L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)))
+    q, k, v = ac.project_qkv(x, *(torch.tensor(w) for w in (L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)))
     assert isinstance(q, torch.Tensor)
     np.testing.assert_allclose(q.numpy(), L.WORKED_X @ L.WORKED_W_Q)
 
 
 def test_worked_example_dog_weights_and_output_with_the_package():
-    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    q, k, v = ac.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
     output, weights = ac.scaled_dot_product_attention(q, k, v)
     _, _, _, hand_weights, hand_output = _hand_worked_example(scaled=True)
     np.testing.assert_allclose(weights[0], hand_weights, atol=1e-3)
     np.testing.assert_allclose(output[0], hand_output, atol=1e-3)
-    # the document's rounded numbers agree with the *scaled* computation to within 1e-3
-    np.testing.assert_allclose(weights[0], L.DOCUMENT_DOG_WEIGHTS, atol=1e-3)
-    np.testing.assert_allclose(output[0], L.DOCUMENT_DOG_OUTPUT, atol=1e-3)
+    # the published rounded numbers agree with the *scaled* computation to within 1e-3
+    np.testing.assert_allclose(weights[0], L.PUBLISHED_DOG_WEIGHTS, atol=1e-3)
+    np.testing.assert_allclose(output[0], L.PUBLISHED_DOG_OUTPUT, atol=1e-3)
 
 
-def test_document_softmax_used_the_scaling_it_did_not_mention():
+def test_published_weights_are_the_scaled_ones_not_the_softmax_of_the_printed_scores():
     _, _, _, unscaled_weights, unscaled_output = _hand_worked_example(scaled=False)
-    q, k, v = L.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
+    q, k, v = ac.project_qkv(L.WORKED_X, L.WORKED_W_Q, L.WORKED_W_K, L.WORKED_W_V)
     np.testing.assert_allclose(ac.softmax(q @ k.T)[0], unscaled_weights, rtol=1e-12)
-    assert np.abs(np.array(unscaled_weights) - L.DOCUMENT_DOG_WEIGHTS).max() > 0.03
-    assert np.abs(np.array(unscaled_output) - L.DOCUMENT_DOG_OUTPUT).max() > 0.02
+    assert np.abs(np.array(unscaled_weights) - L.PUBLISHED_DOG_WEIGHTS).max() > 0.03
+    assert np.abs(np.array(unscaled_output) - L.PUBLISHED_DOG_OUTPUT).max() > 0.02
+    # the printed similarities are the unscaled scores, rounded to 2 decimals
+    np.testing.assert_allclose((q @ k.T)[0], L.PUBLISHED_DOG_SCORES, atol=0.006)
 
 
-def test_document_output_rounds_differently_from_the_exact_value():
-    """The document's 2.363 comes from multiplying already-rounded weights; exact rounds to 2.364."""
+def test_published_output_rounds_differently_from_the_exact_value():
+    """The published 2.363 comes from multiplying already-rounded weights; exact rounds to 2.364."""
     _, _, v, weights, output = _hand_worked_example()
     assert f"{output[1]:.3f}" == "2.364"
     rounded = sum(round(w, 3) * v[j][1] for j, w in enumerate(weights))
@@ -304,6 +328,15 @@ def test_soft_lookup_figure_has_titles_and_labelled_axes():
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
 
 
+def test_soft_lookup_labels_sit_on_the_far_side_from_their_link_lines():
+    fig = L.plot_soft_lookup()
+    value, _ = L.soft_lookup(L.SOUS_QUERY, L.FRENCH_KEYS, L.ENGLISH_VALUES)
+    labels = {a.get_text(): a for a in fig.axes[1].texts}
+    for word, point in zip(L.ENGLISH, L.ENGLISH_VALUES):
+        offset = np.asarray(labels[word].xyann, dtype=float)          # points, relative to the value's dot
+        assert offset @ (point - value) > 0, word                      # pointing away from the blend
+
+
 def test_bandwidth_explorer_moves_the_curve_and_stays_finite_at_both_ends():
     import re
 
@@ -314,8 +347,9 @@ def test_bandwidth_explorer_moves_the_curve_and_stays_finite_at_both_ends():
         h = r["values"]["bandwidth"]
         averaged[h] = float(re.search(r"averages about ([0-9.]+)", r["text"]).group(1))
     assert averaged[min(averaged)] < 1.5 < 30 < averaged[max(averaged)]
+    assert all("lesson 04's e^H" in r["text"] for r in results)
     explorer.set(bandwidth=0.5)
-    fit_line = explorer.state["fit"]
+    fit_line = explorer.state[0].fit
     x_train, y_train = L.regression_data()
     expected, _ = L.nadaraya_watson(fit_line.get_xdata(), x_train, y_train, 0.5)
     np.testing.assert_allclose(fit_line.get_ydata(), expected)
