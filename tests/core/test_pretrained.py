@@ -255,3 +255,14 @@ def _copy_model(tmp_path, source):
     for name in ("model.safetensors", "config.json", "tokenizer.json"):
         shutil.copy(source / name, folder / name)
     return folder
+
+
+def test_a_small_batch_runs_blas_on_one_thread_and_restores_the_setting():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with pretrained._blas_threads(12):
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert inside == [1] * len(before) and after == before
+    with pretrained._blas_threads(pretrained._ONE_THREAD_BELOW):      # a large batch: no limit
+        assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before
