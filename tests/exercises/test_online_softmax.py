@@ -8,7 +8,7 @@ import numpy as np
 
 from attention_course import exercises as ex
 
-from ._helpers import assert_names, assert_names_nothing, hints_of, named
+from ._helpers import assert_names, hints_of, named
 
 NAME = "online_softmax"
 
