@@ -305,7 +305,11 @@ def attention_explorer(query_tokens, patterns, *, key_tokens=None, selected=0, t
         ax_map, ax_links = fig.subplots(1, 2, width_ratios=[map_w, 2.6])
         heatmap = viz.heatmap(first, query_tokens, key_tokens, ax=ax_map, title=title)
         heatmap.colorbar.set_label("attention weight")
-        return heatmap, viz.token_links(first, query_tokens, key_tokens, selected, ax=ax_links)
+        links = viz.token_links(first, query_tokens, key_tokens, selected, ax=ax_links)
+        # start and end the lines a little inside x = 0 and x = 1, where the token labels begin,
+        # so a thick line's round end never covers a label
+        links.X_QUERY, links.X_KEY = 0.08, 0.92
+        return heatmap, links.update()
 
     def update(state, query, **knobs):
         heatmap, links = state

@@ -1,8 +1,12 @@
-"""Lesson 07: self-attention, cross-attention, and why attention runs in parallel.
+"""Lesson 07 (``07_self_and_cross.ipynb``): self-attention, cross-attention, and why attention
+runs in parallel.
 
 Self-attention: queries, keys and values all come from ONE sequence x.
 Cross-attention: queries come from the decoder's sequence, keys and values from
 the encoder's sequence, so the weights are (n_q, n_k) with n_q != n_k in general.
+The attention itself is the core's (``ac.self_attention``, ``ac.cross_attention``); this module
+holds the lesson's hand-made sentences, the position-by-position loop and its timing. The
+random q, k, v and the explorer are shared with lesson 06 (``attention_course.experiments``).
 
 The word vectors here are constructed by hand so the lesson can show a clean
 pattern; they are not learned. A real pretrained model comes in lesson 14.
@@ -11,11 +15,14 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._backend import namespace, shape_str  # noqa: F401
-from ..attention import cross_attention, scaled_dot_product_attention, self_attention  # noqa: F401 (the core's)
+from .._backend import namespace
+# the core's; lesson 00 still reaches them through this module (notebook 07 calls ac.*)
+from ..attention import cross_attention, scaled_dot_product_attention, self_attention  # noqa: F401
+from ..experiments import attention_explorer, one_thread, random_qkv  # noqa: F401 (shared with 06)
 from ..softmax import softmax
 
 
@@ -122,28 +129,43 @@ def attention_loop(q, k, v, scale=None):
     return output, weights
 
 
-def random_qkv(n: int, d_k: int = 32, seed: int = 0):
-    """Random q, k, v of shape (n, d_k) each, N(0, 1) entries (seeded)."""
-    rng = np.random.default_rng(seed)
-    return tuple(rng.standard_normal((n, d_k)) for _ in range(3))
+@dataclass(frozen=True)
+class Timing:
+    """Seconds (best of the repeats) for the loop and the matrix version at each n.
+
+    n, loop, matrix (m,); ``agree``: both versions gave the same outputs and weights at every n.
+    """
+
+    n: np.ndarray
+    loop: np.ndarray
+    matrix: np.ndarray
+    agree: bool
+
+    @property
+    def speedup(self) -> np.ndarray:
+        """loop / matrix at each n: how many times faster the one matrix product was."""
+        return self.loop / self.matrix
 
 
-def time_parallel_vs_loop(ns=(16, 32, 64, 128, 256, 512, 1024), d_k: int = 32, repeats: int = 3, seed: int = 0):
-    """Wall-clock seconds (best of ``repeats``) for the loop and for the matrix version.
+@one_thread
+def time_parallel_vs_loop(ns=(16, 32, 64, 128, 256, 512, 1024), d_k: int = 32, repeats: int = 3,
+                          seed: int = 0) -> Timing:
+    """Wall-clock seconds (best of ``repeats``) for :func:`attention_loop` and for one matrix product.
 
-    Returns ``{"n": (m,), "loop": (m,), "matrix": (m,), "agree": bool}``; ``agree`` is
-    True when both versions gave the same outputs and weights for every n.
-    Timings depend on the machine; only their trend is meaningful.
+    Both run on ONE BLAS thread, so the comparison is a Python loop against a single library call,
+    not one core against several (on a busy machine extra BLAS threads can make the matrix
+    version slower than the loop at n = 128-256). Timings depend on the machine; only their
+    trend is meaningful.
     """
     loop_s, matrix_s, agree = [], [], True
     for n in ns:
-        q, k, v = random_qkv(n, d_k, seed)
+        q, k, v = random_qkv(n, n, d_k, seed=seed)
         t_loop, (out_l, w_l) = _best_time(attention_loop, (q, k, v), repeats)
         t_mat, (out_m, w_m) = _best_time(scaled_dot_product_attention, (q, k, v), repeats)
         agree = agree and np.allclose(out_l, out_m) and np.allclose(w_l, w_m)
         loop_s.append(t_loop)
         matrix_s.append(t_mat)
-    return {"n": np.array(ns), "loop": np.array(loop_s), "matrix": np.array(matrix_s), "agree": bool(agree)}
+    return Timing(n=np.array(ns), loop=np.array(loop_s), matrix=np.array(matrix_s), agree=bool(agree))
 
 
 def _best_time(fn, args, repeats):
@@ -155,19 +177,19 @@ def _best_time(fn, args, repeats):
     return best, result
 
 
-def plot_timing(result):
+def plot_timing(result: Timing):
     """Log-log plot of :func:`time_parallel_vs_loop`: seconds against n for both versions."""
     from .. import viz
 
     fig, ax = viz.new_figure(width=5.6, height=3.6)
-    n = result["n"]
-    ax.loglog(n, result["loop"], "o-", color="#d62728", label="loop: one query position at a time")
-    ax.loglog(n, result["matrix"], "s-", color="#1f77b4", label="one matrix product for all positions")
+    n = result.n
+    ax.loglog(n, result.loop, "o-", color="#d62728", label="loop: one query position at a time")
+    ax.loglog(n, result.matrix, "s-", color="#1f77b4", label="one matrix product for all positions")
     ax.set_xscale("log", base=2)
     ax.set_xticks(n, [str(int(x)) for x in n])
     ax.minorticks_off()
     ax.set_xlabel("sequence length n (queries = keys = n)")
-    ax.set_ylabel("seconds (best of 3, this machine)")
+    ax.set_ylabel("seconds (best run, one BLAS thread)")
     ax.set_title("Self-attention: loop vs matrix product")
     ax.legend(fontsize=8)
     return fig

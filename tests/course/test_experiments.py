@@ -187,3 +187,23 @@ def test_attention_explorer_rejects_patterns_that_do_not_fit_the_tokens():
     pytest.importorskip("ipywidgets")
     with pytest.raises(ValueError, match=r"pattern 'b' has shape \(2, 2\).*3 query tokens"):
         ex.attention_explorer(["x", "y", "z"], {"a": np.full((3, 3), 1 / 3), "b": np.full((2, 2), 0.5)})
+
+
+def test_attention_explorer_keeps_link_lines_off_the_token_labels():
+    pytest.importorskip("ipywidgets")
+    tokens = ["a", "b", "c", "d"]
+    weights = np.zeros((4, 4))
+    weights[3, 0] = 1.0                                           # the thickest line there is
+    explorer = ex.attention_explorer(tokens, weights, selected=3)
+    _, links = explorer.state
+    fig = explorer.figure
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    label_boxes = [t.get_window_extent(renderer) for t in links.ax.texts if t.get_text() in tokens]
+    for segment in links.lines.get_segments():
+        ends = links.ax.transData.transform(segment)              # pixels
+        cap = 0.5 * max(links.lines.get_linewidths()) * fig.dpi / 72
+        for x, y in ends:
+            for box in label_boxes:
+                inside_y = box.y0 - cap <= y <= box.y1 + cap
+                assert not (inside_y and box.x0 - cap <= x <= box.x1 + cap), (x, y, box)

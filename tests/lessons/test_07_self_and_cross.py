@@ -8,7 +8,7 @@ from attention_course.lessons import self_and_cross as self_cross
 
 def test_it_puts_most_weight_on_animal():
     tokens, x, w_q, w_k, w_v = self_cross.animal_sentence()
-    out, w = self_cross.self_attention(x, w_q, w_k, w_v)
+    out, w = ac.self_attention(x, w_q, w_k, w_v)
     it = tokens.index("it")
     assert w.shape == (11, 11) and out.shape == (11, 6)
     assert tokens[int(np.argmax(w[it]))] == "animal"
@@ -20,15 +20,15 @@ def test_it_puts_most_weight_on_animal():
 
 def test_self_attention_is_attention_of_one_sequence_with_itself():
     tokens, x, w_q, w_k, w_v = self_cross.animal_sentence()
-    a = self_cross.self_attention(x, w_q, w_k, w_v)
-    b = self_cross.cross_attention(x, x, w_q, w_k, w_v)
+    a = ac.self_attention(x, w_q, w_k, w_v)
+    b = ac.cross_attention(x, x, w_q, w_k, w_v)
     np.testing.assert_allclose(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
 
 
 def test_translation_alignment_follows_word_meaning_and_order_swap():
     src, tgt, enc, dec, w_q, w_k, w_v = self_cross.translation_example()
-    out, w = self_cross.cross_attention(dec, enc, w_q, w_k, w_v)
+    out, w = ac.cross_attention(dec, enc, w_q, w_k, w_v)
     assert w.shape == (len(tgt), len(src)) == (4, 5)       # n_q != n_k
     assert out.shape == (4, w_v.shape[1])
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
@@ -42,7 +42,7 @@ def test_cross_attention_matches_package_attention_on_projections():
     rng = np.random.default_rng(0)
     dec, enc = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 7, 5))
     w_q, w_k, w_v = rng.standard_normal((5, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 6))
-    out, w = self_cross.cross_attention(dec, enc, w_q, w_k, w_v)
+    out, w = ac.cross_attention(dec, enc, w_q, w_k, w_v)
     ref_out, ref_w = ac.scaled_dot_product_attention(dec @ w_q, enc @ w_k, enc @ w_v)
     assert out.shape == (2, 3, 6) and w.shape == (2, 3, 7)
     np.testing.assert_allclose(out, ref_out)
@@ -52,9 +52,9 @@ def test_cross_attention_matches_package_attention_on_projections():
 def test_cross_attention_bad_projection_shapes_named():
     dec, enc = np.zeros((3, 5)), np.zeros((4, 6))
     with pytest.raises(ValueError, match="w_k"):
-        self_cross.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((5, 2)), np.zeros((6, 2)))
+        ac.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((5, 2)), np.zeros((6, 2)))
     with pytest.raises(ValueError, match="w_q and w_k"):
-        self_cross.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((6, 3)), np.zeros((6, 2)))
+        ac.cross_attention(dec, enc, np.zeros((5, 2)), np.zeros((6, 3)), np.zeros((6, 2)))
 
 
 @pytest.mark.parametrize("n_q, n_k", [(1, 1), (3, 9), (12, 4)])
@@ -74,9 +74,47 @@ def test_attention_loop_rejects_mismatched_shapes():
 
 def test_timing_reports_agreement_and_positive_times():
     r = self_cross.time_parallel_vs_loop(ns=(8, 64), d_k=8, repeats=1)
-    assert r["agree"] is True
-    assert r["n"].tolist() == [8, 64]
-    assert np.all(r["loop"] > 0) and np.all(r["matrix"] > 0)
+    assert r.agree is True
+    assert r.n.tolist() == [8, 64]
+    assert np.all(r.loop > 0) and np.all(r.matrix > 0)
+    np.testing.assert_allclose(r.speedup, r.loop / r.matrix)
+
+
+def test_timing_runs_on_one_blas_thread():
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    original = self_cross.attention_loop
+
+    def spy(q, k, v, scale=None):
+        seen.extend(info["num_threads"] for info in threadpool_info())
+        return original(q, k, v, scale)
+
+    self_cross.attention_loop = spy
+    try:
+        self_cross.time_parallel_vs_loop(ns=(4,), d_k=4, repeats=1)
+    finally:
+        self_cross.attention_loop = original
+    assert seen and set(seen) == {1}
+
+
+def test_lesson_07_uses_the_shared_generator_and_explorer():
+    from attention_course import experiments
+
+    assert self_cross.random_qkv is experiments.random_qkv
+    assert self_cross.attention_explorer is experiments.attention_explorer
+
+
+def test_explorer_says_when_function_words_tie():
+    pytest.importorskip("ipywidgets")
+    tokens, x, w_q, w_k, w_v = self_cross.animal_sentence()
+    _, w = ac.self_attention(x, w_q, w_k, w_v)
+    explorer = self_cross.attention_explorer(tokens, w, selected=tokens.index("it"))
+    assert "strongest: 'animal'" in explorer.text
+    explorer.set(query=tokens.index("too"))
+    row = w[tokens.index("too")]
+    tied = [tokens[j] for j in np.flatnonzero(np.isclose(row, row.max()))]
+    assert len(tied) > 1 and f"a tie between {', '.join(repr(t) for t in tied)}" in explorer.text
 
 
 def test_quiz_answers_are_what_the_package_computes():
@@ -85,15 +123,21 @@ def test_quiz_answers_are_what_the_package_computes():
     bank = quiz.load("07_self_and_cross")
     assert 3 <= len(bank) <= 5
     assert bank.answer(0, 2).correct and not bank.answer(0, 1).correct
-    _, w = self_cross.cross_attention(np.ones((6, 3)), np.ones((9, 3)), np.eye(3), np.eye(3), np.eye(3))
+    _, w = ac.cross_attention(np.ones((6, 3)), np.ones((9, 3)), np.eye(3), np.eye(3), np.eye(3))
     assert bank.answer(1, w.size).correct
     fb = bank.answer(1, 36)
     assert not fb.correct and "self-attention" in fb.explanation
     assert bank.answer(2, [1, 3]).correct and not bank.answer(2, [0, 1, 3]).correct
+    # Q4: a sixth source token adds a column, takes a small share, and the old weights shrink
+    src, tgt, enc, dec, w_q, w_k, w_v = self_cross.translation_example()
+    out, w = ac.cross_attention(dec, enc, w_q, w_k, w_v)
+    out6, w6 = ac.cross_attention(dec, np.vstack([enc, np.zeros(enc.shape[1])]), w_q, w_k, w_v)
+    assert w6.shape == (4, 6) and out6.shape == out.shape
+    assert np.all(w6[:, -1] > 0) and np.all(w6[:, :5] < w) and np.allclose(w6.sum(axis=1), 1)
     assert bank.answer(3, 2).correct
-    tokens = self_cross.ANIMAL_TOKENS
-    assert abs(tokens.index("street") - tokens.index("it")) < abs(tokens.index("animal") - tokens.index("it"))
-    assert not bank.answer(3, 1).correct       # "closest noun" is wrong: street is closer
+    for wrong, words in ((0, "decoder"), (1, "positive"), (3, "one row per query")):
+        fb = bank.answer(3, wrong)
+        assert not fb.correct and words in fb.explanation
 
 
 # ---------------------------------------------------------------- the exercise
@@ -107,7 +151,7 @@ def _exercise():
 def test_exercise_reference_passes_and_agrees_with_the_package():
     exercises, module = _exercise()
     assert exercises.check("cross_attention", module.cross_attention).passed
-    assert exercises.check("cross_attention", lambda *a: self_cross.cross_attention(*a)).passed
+    assert exercises.check("cross_attention", lambda *a: ac.cross_attention(*a)).passed
     assert "decoder_states @ w_q" in exercises.solution("cross_attention").source
 
 
