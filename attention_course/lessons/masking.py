@@ -170,13 +170,14 @@ def real_rows_unchanged(batch: PaddedBatch, mask, seed: int = 1) -> bool:
 
 
 def weight_on_padding(batch: PaddedBatch, weights) -> np.ndarray:
-    """(B,) the largest weight any real query puts on a padding key, per sentence."""
+    """(B,) per sentence, the largest share of its weight that a real query (in any head) puts on
+    the padding keys together (0 when the padding is hidden)."""
     pad = np.array([[t == PAD for t in row] for row in batch.tokens])             # (B, n)
     real = ~pad
     out = []
     for b in range(len(batch.tokens)):
         w = weights[b][:, real[b]][:, :, pad[b]]                                  # (h, real queries, pad keys)
-        out.append(float(w.max()) if w.size else 0.0)
+        out.append(float(w.sum(axis=-1).max()) if w.size else 0.0)
     return np.array(out)
 
 
@@ -501,7 +502,7 @@ class MaskEditor:
                  "row sums: " + " ".join(f"{s:.2f}" for s in sums)]
         if empty:
             lines.append("rows with nothing to attend to: " + ", ".join(empty)
-                         + ("  -> zero weights and a zero output (not NaN)" if where == WHERE[0] else ""))
+                         + ("  -> zero weights and a zero output, no 0 / 0" if where == WHERE[0] else ""))
         if nan_rows:
             lines.append("renormalising divides 0 by 0 in the rows of: " + ", ".join(nan_rows)
                          + " (undefined; drawn as 0)")

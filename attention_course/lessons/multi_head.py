@@ -6,7 +6,8 @@ and the head explorer.
    split one distribution between the two; cut into two heads of width 8, each head keeps one.
 2. ``transpose_demo``: numbers that carry the token they came from (token t, column c -> 10 t + c),
    split into heads the right way and with the transpose skipped.
-3. ``head_costs``: parameters and FLOPs for several head counts, counted (not derived by hand).
+3. ``head_costs``: parameters and matrix-product FLOPs for several head counts, counted from the
+   arrays of a real run (the tests check the count against PyTorch's FlopCounterMode).
 4. ``head_explorer``: pick h, a head and a token; see every head's pattern and that head's row.
 """
 from __future__ import annotations
@@ -206,44 +207,59 @@ def plot_transpose_demo(demo: TransposeDemo):
 # ---------------------------------------------------------------- 3. what more heads cost
 @dataclass
 class HeadCost:
-    """One head count: ``d_head``; ``parameters`` of MultiHeadAttention(d_model, h);
-    ``matmul_flops`` counted by torch's FlopCounterMode on one forward pass; ``matmul_by_op``
-    the same split by operation; ``softmax_entries`` the number of weights (batch * h * n * n)."""
+    """One head count: ``d_head``; ``parameters`` (every number in W_Q, W_K, W_V, W_O and their
+    biases); ``matmul_flops`` of one forward pass, split in ``matmul_by_step``; ``softmax_entries``,
+    the number of attention weights (batch * h * n * n)."""
 
     num_heads: int
     d_head: int
     parameters: int
     matmul_flops: int
-    matmul_by_op: dict
+    matmul_by_step: dict
     softmax_entries: int
 
 
-def head_costs(d_model: int = 64, n: int = 16, heads=(1, 2, 4, 8, 16), batch: int = 1, seed: int = 0) -> list:
-    """Count parameters and matrix-multiply FLOPs of multi-head self-attention for each head count.
+def count_matmul_flops(x, steps) -> dict:
+    """The FLOPs of every matrix product in one ``multi_head_attention`` run, from the arrays it made.
 
-    The parameters are the module's own (``sum(p.numel())``); the FLOPs are counted by
-    ``torch.utils.flop_counter.FlopCounterMode`` while the package's ``multi_head_attention``
-    runs on torch tensors (a multiply-add counts as 2). Returns a list of :class:`HeadCost`.
+    A product whose output has m numbers, each a sum of k products, costs 2 m k FLOPs (k
+    multiplications and k additions, counting a multiply-add as 2, as FLOP counters do):
+    projections: each of q, k, v and the output is (..., n, d_model) with k = d_model;
+    scores: (..., h, n_q, n_k) numbers, each a dot product of d_head;
+    weights @ v: (..., h, n_q, d_head) numbers, each a sum over n_k keys.
     """
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    d_in = x.shape[-1]
+    return {
+        "projections q, k, v": sum(2 * a.size * d_in for a in (steps.q, steps.k, steps.v)),
+        "scores q k^T": 2 * steps.weights.size * steps.q_heads.shape[-1],
+        "weights @ v": 2 * steps.heads_out.size * steps.weights.shape[-1],
+        "output @ W_O": 2 * steps.output.size * steps.merged.shape[-1],
+    }
 
-    from ..torch_module import MultiHeadAttention
 
+def head_costs(d_model: int = 64, n: int = 16, heads=(1, 2, 4, 8, 16), batch: int = 1, seed: int = 0) -> list:
+    """Count parameters and matrix-product FLOPs of multi-head self-attention for each head count.
+
+    One seeded set of W_Q, W_K, W_V, W_O (d_model, d_model) and biases (d_model,) is run through
+    ``multi_head_attention`` with ``return_steps=True`` for each h; the FLOPs are counted from
+    the arrays of that run (:func:`count_matmul_flops`). Returns a list of :class:`HeadCost`.
+    """
     check_positive_ints("head_costs", d_model=d_model, n=n, batch=batch)
-    torch.manual_seed(seed)
-    x = torch.randn(batch, n, d_model)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, n, d_model))
+    ws = [rng.standard_normal((d_model, d_model)) / np.sqrt(d_model) for _ in range(4)]
+    bs = [rng.standard_normal(d_model) for _ in range(4)]
+    biases = dict(zip(("b_q", "b_k", "b_v", "b_o"), bs))
+    parameters = sum(a.size for a in (*ws, *bs))
     out = []
     for h in heads:
         check_positive_ints("head_costs", num_heads=h)
         if d_model % h:
             raise ValueError(f"head_costs: d_model={d_model} is not divisible by num_heads={h}.")
-        module = MultiHeadAttention(d_model, h)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            _, weights = module(x, x, x)
-        by_op = {str(op).split(".")[-1]: int(v) for op, v in counter.get_flop_counts()["Global"].items()}
-        out.append(HeadCost(int(h), d_model // h, sum(p.numel() for p in module.parameters()),
-                            int(counter.get_total_flops()), by_op, int(weights.numel())))
+        *_, steps = multi_head_attention(x, x, x, *ws, h, return_steps=True, **biases)
+        by_step = count_matmul_flops(x, steps)
+        out.append(HeadCost(int(h), d_model // h, int(parameters), int(sum(by_step.values())), by_step,
+                            int(steps.weights.size)))
     return out
 
 
@@ -251,7 +267,9 @@ def cost_table(costs) -> str:
     """:func:`head_costs` as a text table."""
     lines = ["  h  d_head  parameters  matmul FLOPs  (projections + attention)  softmax entries"]
     for c in costs:
-        proj, att = c.matmul_by_op.get("mm", 0) + c.matmul_by_op.get("addmm", 0), c.matmul_by_op.get("bmm", 0)
+        by = c.matmul_by_step
+        proj = by["projections q, k, v"] + by["output @ W_O"]
+        att = by["scores q k^T"] + by["weights @ v"]
         lines.append(f"{c.num_heads:3d}  {c.d_head:6d}  {c.parameters:10,d}  {c.matmul_flops:12,d}  "
                      f"({proj:,d} + {att:,d}){'':>8}{c.softmax_entries:9,d}")
     return "\n".join(lines)
