@@ -13,7 +13,7 @@ notebooks stay as they are (``tools/execute_notebooks.py`` stores outputs).
 numpy matrices in a loop, the way other learners' kernels on a shared hub would. The neighbours
 use numpy's default thread count and are bounded three ways: each stops by itself after
 ``--neighbour-limit`` seconds (default 600) or as soon as this script has gone, and this script
-kills them when it ends, error or Ctrl-C included.
+stops them when it ends, an error, Ctrl-C or a plain ``kill`` included.
 
 The kernels inherit this process's environment, thread settings included: run it without
 ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` to see what a learner's kernel does. A notebook that
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,6 +135,8 @@ def main(argv=None) -> int:
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
 
+    # a plain `kill` (SIGTERM) unwinds like Ctrl-C, so the neighbours are stopped in `finally`
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     errors: dict = {}
     idle, loaded = {}, {}
     load_before = os.getloadavg()
