@@ -1,0 +1,638 @@
+"""Lesson 12: attention learns — a tiny model trained live; its attention becomes the task's answer.
+
+Two tasks whose solution *is* an attention pattern:
+
+* ``reverse`` (by position): read 8 digits, write them backwards. Output i is input n-1-i, so
+  the ideal weights are the anti-diagonal, the same for every input.
+* ``recall`` (by content): "a3 c7 b1 e5 | c?" -> 7. The query item (the last one) must put its
+  weight on the item with the same letter, wherever that item happens to be.
+
+The model (:class:`TinyAttentionModel`): token embedding + sinusoidal positions (lesson 10, fixed)
++ one ``ac.MultiHeadAttention`` layer + a linear read-out. No residual path and no MLP: the only
+way information moves from one position to another is through the attention weights.
+
+Everything is seeded (``torch.manual_seed`` for the parameters, a ``torch.Generator`` for the
+data) and runs in float64 on one thread with deterministic algorithms (both restored afterwards),
+so a run repeats exactly on one machine, and on another machine agrees to far more digits than
+the lesson prints.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..multihead import merge_heads, split_heads
+from ..positional import sinusoidal_positional_encoding
+from ..torch_module import MultiHeadAttention
+
+LETTERS = "abcdefgh"
+IGNORE = -100          # the target of a position where nothing is asked (F.cross_entropy skips it)
+N_PROBES = 6           # held-out sequences whose attention the figures follow
+
+
+# ---------------------------------------------------------------- the two tasks
+@dataclass(frozen=True)
+class Task:
+    """A task and its training budget.
+
+    ``n`` tokens per sequence; each token has ``len(vocab_sizes)`` parts (recall: a letter and a
+    digit), part p drawn from ``vocab_sizes[p]`` ids; answers are one of ``n_classes`` digits.
+    ``chance`` is the accuracy of guessing a digit at random.
+    """
+    name: str
+    n: int
+    vocab_sizes: tuple
+    n_classes: int
+    chance: float
+    steps: int
+    batch_size: int
+    lr: float
+    pattern: str           # what the ideal attention looks like, in words
+
+
+REVERSE = Task("reverse", n=8, vocab_sizes=(10,), n_classes=10, chance=0.1, steps=100, batch_size=128,
+               lr=5e-3, pattern="the anti-diagonal")
+RECALL = Task("recall", n=5, vocab_sizes=(len(LETTERS), 11), n_classes=10, chance=0.1, steps=100,
+              batch_size=128, lr=5e-3, pattern="the item with the query's letter")
+TASKS = {t.name: t for t in (REVERSE, RECALL)}
+QUERY_DIGIT = 10       # recall: the digit part of the query item, shown as "?"
+
+
+def get_task(task) -> Task:
+    if isinstance(task, Task):
+        return task
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASKS)}.")
+    return TASKS[task]
+
+
+@dataclass
+class Batch:
+    """``tokens`` (m, n, parts) int64 and ``targets`` (m, n) int64 (IGNORE where nothing is asked)."""
+    tokens: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self):
+        return self.tokens.shape[0]
+
+    def __getitem__(self, index):
+        return Batch(self.tokens[index], self.targets[index])
+
+
+def reverse_batch(m: int, generator: torch.Generator, n: int = 8, digits: int = 10) -> Batch:
+    """``m`` random sequences of ``n`` digits; the target at position i is the digit at n-1-i."""
+    x = torch.randint(0, digits, (m, n), generator=generator)       # (m, n)
+    return Batch(x[..., None], x.flip(1))                             # tokens (m, n, 1), targets (m, n)
+
+
+def recall_batch(m: int, generator: torch.Generator, pairs: int = 4, letters: int = len(LETTERS),
+                 digits: int = 10) -> Batch:
+    """``m`` sequences of ``pairs`` letter-digit items (distinct letters) and a query item.
+
+    The query has one of the letters and the digit "?"; its target is that letter's digit.
+    tokens (m, pairs + 1, 2): [..., 0] the letter, [..., 1] the digit; only the query has a target.
+    """
+    keys = torch.argsort(torch.rand(m, letters, generator=generator), dim=1)[:, :pairs]   # (m, pairs)
+    values = torch.randint(0, digits, (m, pairs), generator=generator)                  # (m, pairs)
+    asked = torch.randint(0, pairs, (m, 1), generator=generator)                         # (m, 1)
+    letter = torch.cat([keys, keys.gather(1, asked)], dim=1)                             # (m, pairs + 1)
+    digit = torch.cat([values, torch.full((m, 1), QUERY_DIGIT)], dim=1)                  # (m, pairs + 1)
+    targets = torch.full((m, pairs + 1), IGNORE)
+    targets[:, -1] = values.gather(1, asked)[:, 0]
+    return Batch(torch.stack([letter, digit], dim=-1), targets)
+
+
+def sample(task, m: int, generator: torch.Generator) -> Batch:
+    task = get_task(task)
+    if task.name == "reverse":
+        return reverse_batch(m, generator, n=task.n, digits=task.vocab_sizes[0])
+    return recall_batch(m, generator, pairs=task.n - 1, letters=task.vocab_sizes[0], digits=task.n_classes)
+
+
+def token_labels(task, tokens) -> list[str]:
+    """Readable labels for one sequence's tokens (n, parts): "3" (reverse), "c7" / "c?" (recall)."""
+    task = get_task(task)
+    tokens = np.asarray(tokens)
+    if task.name == "reverse":
+        return [str(int(t)) for t in tokens[:, 0]]
+    return [LETTERS[int(a)] + ("?" if int(d) == QUERY_DIGIT else str(int(d))) for a, d in tokens]
+
+
+def describe(task, batch: Batch, i: int = 0) -> str:
+    """One sequence and its answer as text: "3 1 4 1 5 9 2 6 -> 6 2 9 5 1 4 1 3", "a3 c7 b1 e5 | c? -> 7"."""
+    task = get_task(task)
+    labels = token_labels(task, batch.tokens[i])
+    if task.name == "reverse":
+        return " ".join(labels) + "  ->  " + " ".join(str(int(t)) for t in batch.targets[i])
+    return " ".join(labels[:-1]) + " | " + labels[-1] + "  ->  " + str(int(batch.targets[i, -1]))
+
+
+def target_pattern(task, batch: Batch) -> np.ndarray:
+    """The attention that solves the task, (m, n, n): row i is one-hot on the key that holds
+    query i's answer; rows with nothing to answer (recall: the items) are all zeros."""
+    task = get_task(task)
+    m, n = batch.targets.shape
+    pattern = np.zeros((m, n, n))
+    if task.name == "reverse":
+        pattern[:] = np.eye(n)[::-1]                                   # key n-1-i for query i
+    else:
+        letters = batch.tokens[..., 0].numpy()                         # (m, n)
+        match = letters[:, :-1] == letters[:, -1:]                     # (m, n-1): the item with the query's letter
+        pattern[:, -1, :-1] = match
+    return pattern
+
+
+# ---------------------------------------------------------------- the model
+class TinyAttentionModel(nn.Module):
+    """Embedding + positions -> one attention layer -> linear read-out.
+
+    tokens (batch, n, parts) -> logits (batch, n, n_classes), weights (batch, heads, n, n).
+    Each part of a token (recall: its letter and its digit) has its own embedding table; a
+    token's vector is the sum of its parts' vectors. The positions are the fixed sinusoidal
+    codes of lesson 10: nothing about positions is learned except how W_Q and W_K read them.
+    """
+
+    def __init__(self, vocab_sizes, n_positions: int, n_classes: int, d_model: int = 32, num_heads: int = 1,
+                 positions: str = "learned"):
+        super().__init__()
+        if positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"TinyAttentionModel: positions must be 'learned' or 'sinusoidal', got {positions!r}.")
+        self.embed = nn.ModuleList(nn.Embedding(v, d_model) for v in vocab_sizes)
+        if positions == "learned":
+            self.positions = nn.Parameter(torch.randn(n_positions, d_model))      # a learned table, N(0, 1)
+        else:
+            self.register_buffer("positions", torch.as_tensor(sinusoidal_positional_encoding(n_positions, d_model)))
+        self.attn = MultiHeadAttention(d_model, num_heads)
+        self.readout = nn.Linear(d_model, n_classes)
+
+    def embed_tokens(self, tokens):
+        """tokens (batch, n, parts) -> x (batch, n, d_model): the parts' embeddings + the positions."""
+        x = sum(embed(tokens[..., p]) for p, embed in enumerate(self.embed))    # (batch, n, d_model)
+        return x + self.positions[:tokens.shape[1]].to(x.dtype)                  # (batch, n, d_model)
+
+    def forward(self, tokens):
+        x = self.embed_tokens(tokens)                     # (batch, n, d_model)
+        y, weights = self.attn(x, x, x)                   # (batch, n, d_model), (batch, heads, n, n)
+        return self.readout(y), weights                   # (batch, n, n_classes)
+
+    def mix(self, x, weights):
+        """The attention layer's output for weights we choose (the ablation):
+        x (batch, n, d_model), weights (batch, heads, n, n) -> merge(weights @ v) W_O + b_O."""
+        a = self.attn
+        v = split_heads(_affine(x, a.w_v, a.b_v), a.num_heads)          # (batch, heads, n, d_head)
+        return _affine(merge_heads(weights @ v), a.w_o, a.b_o)           # (batch, n, d_model)
+
+    def forward_with_weights(self, tokens, weights):
+        """Logits when the attention weights are replaced by ``weights`` (batch, heads, n, n)."""
+        return self.readout(self.mix(self.embed_tokens(tokens), weights))
+
+
+def _affine(x, w, b):
+    return x @ w if b is None else x @ w + b
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- reproducibility
+@contextmanager
+def reproducible(seed: int):
+    """One thread, deterministic algorithms, torch's global generator seeded with ``seed``;
+    all three restored on exit (the caller's random stream is not consumed)."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    if not deterministic:             # its first call imports torch's compiler settings (~1 s, once)
+        torch.use_deterministic_algorithms(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        if not deterministic:
+            torch.use_deterministic_algorithms(False)
+
+
+def new_model(task, seed: int = 0, d_model: int = 32, num_heads: int = 1,
+              positions: str = "learned") -> TinyAttentionModel:
+    """A freshly initialised float64 model for ``task``, its parameters drawn with ``seed``."""
+    task = get_task(task)
+    with reproducible(seed):
+        model = TinyAttentionModel(task.vocab_sizes, task.n, task.n_classes, d_model, num_heads, positions)
+    return model.double()
+
+
+# ---------------------------------------------------------------- training
+def train_step(model, optimizer, batch: Batch) -> float:
+    """One step of gradient descent on one batch; returns the batch's loss before the step."""
+    optimizer.zero_grad()                                  # forget the last step's gradients
+    logits, _ = model(batch.tokens)                        # (batch, n, n_classes)
+    loss = F.cross_entropy(logits.flatten(0, 1),           # (batch * n, n_classes)
+                           batch.targets.flatten())        # (batch * n,); IGNORE positions skipped
+    loss.backward()                                        # d loss / d every parameter
+    optimizer.step()                                       # move every parameter a little downhill
+    return loss.item()
+
+
+@dataclass
+class Snapshot:
+    """The model after ``step`` updates, measured on the held-out sequences.
+
+    ``accuracy``: fraction of the asked positions answered right; ``target_weight``: the mean
+    weight a query puts on the key that holds its answer (1.0 = the ideal pattern);
+    ``weights`` (N_PROBES, n, n): head 0's attention on the first held-out sequences.
+    """
+    step: int
+    accuracy: float
+    target_weight: float
+    weights: np.ndarray
+
+
+@dataclass
+class Run:
+    """A finished (or running) training: the model, its snapshots and the data it was measured on."""
+    task: Task
+    model: TinyAttentionModel
+    test: Batch
+    snapshots: list = field(default_factory=list)
+    losses: list = field(default_factory=list)       # training loss of every step
+    steps: int = 0
+    seconds: float = 0.0
+    removed: int = 0                                 # held-out sequences dropped because training saw them
+
+    @property
+    def accuracy(self) -> float:
+        return self.snapshots[-1].accuracy
+
+    @property
+    def probe(self) -> Batch:
+        return self.test[:N_PROBES]
+
+    def first_step_reaching(self, accuracy: float = 0.99):
+        """The first snapshot step with held-out accuracy >= ``accuracy`` (None if never)."""
+        return next((s.step for s in self.snapshots if s.accuracy >= accuracy), None)
+
+    def snapshot_at(self, step: int) -> Snapshot:
+        return min(self.snapshots, key=lambda s: (abs(s.step - step), s.step))
+
+    def summary(self) -> str:
+        """Stable text: accuracies as whole percents, steps at the snapshots."""
+        first = self.first_step_reaching(0.99)
+        reached = f"reached >= 99 % at step {first}" if first is not None else "did not reach 99 %"
+        return (f"{self.task.name}: {self.steps} steps of {self.task.batch_size} sequences; "
+                f"held-out accuracy {self.snapshots[0].accuracy:.0%} before, {self.accuracy:.0%} after "
+                f"(chance {self.task.chance:.0%}); {reached}; measured on {len(self.test)} held-out "
+                f"sequences, none of them seen in training")
+
+
+def held_out(task, m: int, seed: int, seen: list) -> tuple[Batch, int]:
+    """``m`` sequences from another random stream that none of the training batches contains;
+    returns them and how many drawn sequences were dropped for being in the training data."""
+    batch = sample(task, m + m // 10 + 10, torch.Generator().manual_seed(seed + 1_000_003))
+    trained = {bytes(row) for b in seen for row in _rows(b)}
+    keep = [i for i, row in enumerate(_rows(batch)) if bytes(row) not in trained][:m]
+    if len(keep) < m:
+        raise RuntimeError(f"held_out: only {len(keep)} of the drawn sequences are new; ask for fewer than {m}.")
+    return batch[torch.tensor(keep)], keep[-1] + 1 - m
+
+
+def _rows(batch: Batch) -> np.ndarray:
+    flat = torch.cat([batch.tokens.flatten(1), batch.targets], dim=1)   # (m, n * parts + n)
+    return flat.numpy().astype(np.int8)
+
+
+@torch.no_grad()
+def measure(model, batch: Batch, task, weights=None):
+    """(accuracy, mean weight on the answer's key, head-0 weights) on ``batch``.
+    ``weights`` (m, heads, n, n) replaces the model's own attention (ablation)."""
+    task = get_task(task)
+    if weights is None:
+        logits, weights = model(batch.tokens)
+    else:
+        logits = model.forward_with_weights(batch.tokens, weights)
+    asked = batch.targets != IGNORE                                      # (m, n)
+    accuracy = (logits.argmax(-1) == batch.targets)[asked].double().mean().item()
+    pattern = torch.as_tensor(target_pattern(task, batch))               # (m, n, n)
+    on_target = (weights.mean(1) * pattern).sum(-1)                      # (m, n): weight on the answer's key
+    return accuracy, on_target[asked].mean().item(), weights[:, 0].numpy()
+
+
+def snapshot(model, step: int, run: Run) -> Snapshot:
+    accuracy, target_weight, w = measure(model, run.test, run.task)
+    return Snapshot(step, accuracy, target_weight, w[:N_PROBES].copy())
+
+
+def train(task, steps: int | None = None, *, seed: int = 0, d_model: int = 32, num_heads: int = 1,
+          positions: str = "learned", snapshot_every: int = 5, n_test: int = 1000, on_snapshot=None) -> Run:
+    """Train a fresh model on ``task`` for ``steps`` batches (the task's budget by default).
+
+    Snapshots (held-out accuracy, weight on the answer's key, the probes' attention) at step 0
+    and every ``snapshot_every`` steps; ``on_snapshot(run)`` is called after each one (the live
+    view). ``run.seconds``: wall-clock time from the first batch drawn to the last snapshot shown.
+    """
+    task = get_task(task)
+    steps = task.steps if steps is None else int(steps)
+    if steps < 1 or snapshot_every < 1:
+        raise ValueError(f"train: steps and snapshot_every must be >= 1, got {steps}, {snapshot_every}.")
+    model = new_model(task, seed, d_model, num_heads, positions)
+    with reproducible(seed):
+        start = time.perf_counter()
+        data = torch.Generator().manual_seed(seed)
+        batches = [sample(task, task.batch_size, data) for _ in range(steps)]
+        test, removed = held_out(task, n_test, seed, batches)
+        run = Run(task, model, test, removed=removed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
+        run.snapshots.append(snapshot(model, 0, run))
+        if on_snapshot is not None:
+            on_snapshot(run)
+        for step, batch in enumerate(batches, start=1):
+            run.losses.append(train_step(model, optimizer, batch))
+            run.steps = step
+            if step % snapshot_every == 0 or step == steps:
+                run.snapshots.append(snapshot(model, step, run))
+                if on_snapshot is not None:
+                    on_snapshot(run)
+        run.seconds = time.perf_counter() - start
+    return run
+
+
+# ---------------------------------------------------------------- ablation
+@dataclass
+class Ablation:
+    """Held-out accuracy of one trained model with its attention weights replaced.
+
+    ``learned``: its own weights; ``swapped``: each sequence gets the weights the model computed
+    for another sequence; ``uniform``: every weight 1/n. Two baselines: ``chance``, guessing a
+    digit at random; ``blind``, the best guess of someone who knows *which* digits are in the
+    sequence but not *where* (the commonest one) — all that an average over the positions keeps.
+    """
+    task: str
+    learned: float
+    swapped: float
+    uniform: float
+    chance: float
+    blind: float
+
+
+def ablate(run: Run) -> Ablation:
+    model, test, task = run.model, run.test, run.task
+    with torch.no_grad():
+        _, weights = model(test.tokens)                                  # (m, heads, n, n)
+    uniform = torch.full_like(weights, 1.0 / weights.shape[-1])          # every key gets 1/n
+    swapped = weights.roll(1, dims=0)                                    # sequence k gets k-1's weights
+    return Ablation(task.name, measure(model, test, task)[0], measure(model, test, task, swapped)[0],
+                    measure(model, test, task, uniform)[0], task.chance, blind_accuracy(task, test))
+
+
+def blind_accuracy(task, batch: Batch) -> float:
+    """Expected accuracy of guessing the commonest digit of the sequence (ties: one at random).
+
+    It knows the digits but not their order or which letter holds which, which is all that
+    uniform weights (an average of every position) pass on."""
+    task = get_task(task)
+    digits = batch.tokens[..., 0] if task.name == "reverse" else batch.tokens[:, :-1, 1]     # (m, k)
+    counts = F.one_hot(digits, task.n_classes).sum(1)                                     # (m, classes)
+    best = counts == counts.amax(-1, keepdim=True)                                        # (m, classes)
+    asked = batch.targets != IGNORE                                                       # (m, n)
+    hit = best.gather(1, batch.targets.clamp(min=0)).double() / best.sum(-1, keepdim=True)  # (m, n)
+    return hit[asked].mean().item()
+
+
+def ablation_table(ablations) -> str:
+    lines = ["task      own weights   another input's   uniform 1/n   blind guess   chance"]
+    for a in ablations:
+        lines.append(f"{a.task:<8}  {a.learned:>10.0%}   {a.swapped:>14.0%}   {a.uniform:>10.0%}   "
+                     f"{a.blind:>10.0%}   {a.chance:>5.0%}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- figures
+def _probe_rows(run: Run, weights: np.ndarray) -> np.ndarray:
+    """What the heatmaps show: reverse, probe 0's full (n, n) pattern; recall, the query row of
+    every probe (N_PROBES, n) — the rows that answer something."""
+    return weights[0] if run.task.name == "reverse" else weights[:, -1, :]
+
+
+def _probe_labels(run: Run):
+    probe = run.probe
+    if run.task.name == "reverse":
+        labels = token_labels(run.task, probe.tokens[0])
+        return ([f"{i}:{t}" for i, t in enumerate(labels)], [f"{j}:{t}" for j, t in enumerate(labels)],
+                "key: position:digit read", "query: output position")
+    return _recall_rows(probe), RECALL_KEYS, "key", "held-out sequence (its query row)"
+
+
+RECALL_KEYS = ["item 1", "item 2", "item 3", "item 4", "query"]
+
+
+def _recall_rows(batch: Batch) -> list[str]:
+    """ "e5 a8 f7 b0 | a?" for each sequence of a recall batch."""
+    labels = [token_labels(RECALL, batch.tokens[k]) for k in range(len(batch))]
+    return [" ".join(t[:-1]) + " | " + t[-1] for t in labels]
+
+
+def _probe_target(run: Run) -> np.ndarray:
+    return _probe_rows(run, target_pattern(run.task, run.probe))
+
+
+def _outline(ax, target: np.ndarray):
+    """Outline the cells where the ideal pattern is 1. Animated like the heatmap's image, so the
+    fast renderer draws them on top of it (a background artist would end up underneath)."""
+    from matplotlib.patches import Rectangle
+
+    from .. import viz
+
+    for i, j in zip(*np.nonzero(target)):
+        box = ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=viz.HIGHLIGHT,
+                                     linewidth=1.8, zorder=5))
+        box.set_animated(True)
+
+
+def _heatmap(run: Run, ax, weights, title, annotate=True, colorbar=True):
+    from .. import viz
+
+    rows, cols, xlabel, ylabel = _probe_labels(run)
+    hm = viz.heatmap(_probe_rows(run, weights), rows, cols, ax=ax, title=title, annotate=annotate,
+                     xlabel=xlabel, ylabel=ylabel, colorbar=colorbar)
+    _outline(ax, _probe_target(run))
+    return hm
+
+
+def plot_targets(batches=None):
+    """The two ideal patterns side by side, on one sequence of each task."""
+    from .. import viz
+
+    if batches is None:
+        g = torch.Generator().manual_seed(12)
+        batches = {"reverse": reverse_batch(N_PROBES, g), "recall": recall_batch(N_PROBES, g)}
+    fig, (a, b) = viz.new_figure(2, width=10.0, height=3.9)
+    rev, rec = batches["reverse"], batches["recall"]
+    labels = token_labels(REVERSE, rev.tokens[0])
+    viz.heatmap(target_pattern(REVERSE, rev)[0], [f"{i}:{t}" for i, t in enumerate(labels)],
+                [f"{j}:{t}" for j, t in enumerate(labels)], ax=a, title="reverse: the ideal weights",
+                xlabel="key: position:digit read", ylabel="query: output position", fmt="{:.0f}")
+    viz.heatmap(target_pattern(RECALL, rec)[:, -1, :], _recall_rows(rec), RECALL_KEYS,
+                ax=b, title="recall: the ideal weights of each query", xlabel="key",
+                ylabel="sequence (its query row)", fmt="{:.0f}")
+    return fig
+
+
+FILM_STEPS = {"reverse": (0, 5, 10, 20, None), "recall": (0, 10, 20, 30, None)}
+
+
+def plot_snapshots(run: Run, steps=None):
+    """A film strip: the probes' attention at a few steps (None = the last step; default: the
+    task's FILM_STEPS)."""
+    from .. import viz
+
+    steps = FILM_STEPS[run.task.name] if steps is None else steps
+    shots = [run.snapshot_at(run.steps if s is None else s) for s in steps]
+    width = 2.3 * len(shots) + (1.6 if run.task.name == "recall" else 0.6)
+    fig, axes = viz.new_figure(len(shots), width=width, height=3.0 if run.task.name == "reverse" else 2.9)
+    for k, (ax, shot) in enumerate(zip(axes, shots)):
+        hm = _heatmap(run, ax, shot.weights, f"step {shot.step}", annotate=False, colorbar=k == len(shots) - 1)
+        ax.set_xlabel(f"held-out accuracy {shot.accuracy:.0%}")
+        ax.set_xticks([])
+        if k:
+            ax.set_ylabel("")
+            ax.set_yticks([])
+        hm.ax.tick_params(labelsize=7)
+    return fig
+
+
+def snapshot_explorer(run: Run):
+    """A step slider over the saved snapshots: the attention then, and where that is on the curves."""
+    from .. import viz, widgets
+
+    steps = [s.step for s in run.snapshots]
+    every = steps[1] - steps[0] if len(steps) > 1 else 1
+
+    def setup(fig):
+        ax_map, ax_curve = fig.subplots(1, 2, width_ratios=[1.25, 1])
+        hm = _heatmap(run, ax_map, run.snapshots[-1].weights, f"{run.task.name}: attention during training")
+        ax_curve.plot(steps, [s.accuracy for s in run.snapshots], color="#3b75af", label="held-out accuracy")
+        ax_curve.plot(steps, [s.target_weight for s in run.snapshots], color=viz.HIGHLIGHT,
+                      label="weight on the answer's key")
+        ax_curve.axhline(run.task.chance, color="0.5", linestyle=":", linewidth=1, label="chance")
+        ax_curve.set_ylim(0, 1.05)
+        ax_curve.set_xlabel("training step")
+        ax_curve.set_title("learning curves")
+        ax_curve.legend(loc="lower right", fontsize=8)
+        marker = ax_curve.axvline(steps[-1], color="0.2", linewidth=1)
+        return hm, marker
+
+    def update(state, step):
+        hm, marker = state
+        shot = run.snapshot_at(step)
+        hm.update(_probe_rows(run, shot.weights))
+        marker.set_xdata([shot.step, shot.step])
+        return (f"after {shot.step} steps: held-out accuracy {shot.accuracy:.0%}, "
+                f"mean weight on the answer's key {shot.target_weight:.2f} (ideal pattern: 1.00)")
+
+    size = (10.0, 3.9) if run.task.name == "reverse" else (10.5, 3.4)
+    return widgets.Interactive(setup, update, figsize=size,
+                               step=widgets.slider(0, steps[-1], every, steps[-1], "training step"))
+
+
+def plot_ablation(ablations):
+    """Held-out accuracy with the model's own weights, another input's, uniform ones; chance dotted."""
+    from .. import viz
+
+    fig, axes = viz.new_figure(len(ablations), width=4.2 * len(ablations), height=3.3)
+    axes = np.atleast_1d(axes)
+    for ax, a in zip(axes, ablations):
+        viz.bars([a.learned, a.swapped, a.uniform], ["own weights", "another input's", "uniform 1/n"], ax=ax,
+                 title=f"{a.task}: held-out accuracy", ylim=(0, 1.12), fmt="{:.0%}")
+        ax.set_xlim(-0.5, 3.3)                                 # room on the right for the baselines' names
+        for level, name in ((a.chance, "chance"), (a.blind, "blind guess")):
+            viz.static(ax.axhline(level, color="0.4", linestyle=":", linewidth=1))
+            viz.static(ax.text(2.42, level, f"{name} {level:.0%}", ha="left", va="center", fontsize=8,
+                               color="0.3", backgroundcolor="white"))
+    return fig
+
+
+# ---------------------------------------------------------------- the live view
+class TrainingView:
+    """A progress bar and the probes' attention, redrawn (at most every ``refresh`` seconds) while
+    a model trains. As a notebook output it is the live widget, plus a static fallback (the figure
+    as a PNG and a fixed caption) for viewers without a kernel."""
+
+    _hint = "Static view: the attention at the end of training. Run the notebook to watch it learn."
+
+    def __init__(self, run: Run, total_steps: int, refresh: float = 0.1):
+        import ipywidgets as W
+
+        from .. import viz
+
+        self.run, self.refresh = run, refresh
+        self.figure, ax = viz.new_figure(width=6.2 if run.task.name == "reverse" else 6.8,
+                                         height=3.9 if run.task.name == "reverse" else 3.0)
+        self.heatmap = _heatmap(run, ax, run.snapshots[-1].weights, f"{run.task.name}: attention while it learns")
+        self.caption = (f"Training the {run.task.name} model for {total_steps} steps: its attention on held-out "
+                        f"sequences, redrawn as it learns (outlined: {run.task.pattern}).")
+        self.progress = W.IntProgress(value=0, min=0, max=total_steps, description="step 0",
+                                      style={"description_width": "initial"})
+        self.status = W.HTML()
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
+        self.widget = W.VBox([W.HBox([self.progress, self.status]), self.image])
+        self._drawn = -1.0
+        self.update(force=True)
+
+    def update(self, force: bool = False):
+        """Move the bar; redraw the figure if ``refresh`` seconds passed (or ``force``)."""
+        from .. import viz
+
+        shot = self.run.snapshots[-1]
+        self.progress.value = shot.step
+        self.progress.description = f"step {shot.step}"
+        self.status.value = f"&nbsp;held-out accuracy {shot.accuracy:.0%}"
+        now = time.perf_counter()
+        if force or now - self._drawn >= self.refresh:
+            self.heatmap.update(_probe_rows(self.run, shot.weights))
+            self.png = viz.to_png(self.figure)
+            self.image.value = self.png
+            self._drawn = now
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import base64
+        import html
+
+        bundle = self.widget._repr_mimebundle_()
+        b64 = base64.b64encode(self.png).decode("ascii")
+        bundle["text/html"] = (f'<div class="attention-course-widget"><img alt="{html.escape(self.caption)}" '
+                               f'style="max-width:100%" src="data:image/png;base64,{b64}"/>'
+                               f'<p>{html.escape(self.caption)}</p>'
+                               f'<p style="color:#666;font-size:smaller">{html.escape(self._hint)}</p></div>')
+        bundle["text/plain"] = self.caption
+        return bundle
+
+
+def train_live(task, steps: int | None = None, **kwargs) -> Run:
+    """``train`` with a live view: a progress bar and the attention redrawn as the model learns.
+
+    The view is displayed once and, when training ends, updated in place to the final pattern
+    (its caption does not change, so the stored notebook compares equal under nbval)."""
+    from IPython.display import display
+
+    task = get_task(task)
+    total = task.steps if steps is None else int(steps)
+    state = {}
+
+    def on_snapshot(run):
+        if "view" not in state:
+            state["view"] = TrainingView(run, total)
+            state["handle"] = display(state["view"], display_id=True)
+        else:
+            state["view"].update()
+
+    run = train(task, steps, on_snapshot=on_snapshot, **kwargs)
+    state["view"].update(force=True)
+    state["handle"].update(state["view"])
+    return run
