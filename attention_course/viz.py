@@ -1,4 +1,4 @@
-"""The course's plotting helpers: one heatmap, one token-link view, bars — all fast to update.
+"""The course's plotting helpers: heatmap, token links, bars, lines, arrows, a labelled scatter — all fast to update.
 
     from attention_course import viz
     hm = viz.heatmap(weights, tokens, tokens, title="Attention weights")   # weights (n_q, n_k)
@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 
-__all__ = ["heatmap", "token_links", "bars", "new_figure", "show", "to_png", "static",
-           "Heatmap", "TokenLinks", "Bars"]
+__all__ = ["heatmap", "token_links", "bars", "lines", "arrows", "scatter", "place_labels", "new_figure", "show",
+           "to_png", "static", "Heatmap", "TokenLinks", "Bars", "Lines", "Arrows", "Scatter"]
 
 DPI = 90                       # modest: a 12-token explorer is ~850x380 px, cheap to encode
 CMAP = "viridis"
@@ -247,9 +247,12 @@ def _text_alpha(s: str, size: float, weight: str, dpi: float) -> np.ndarray:
     return alpha
 
 
-def _stamp(s: str, color, size: float, weight: str, dpi: float) -> np.ndarray:
-    """RGBA (h, w, 4) uint8, rows bottom-up (as ``draw_image`` wants), cached."""
-    key = (s, color, size, weight, dpi)
+def _stamp(s: str, color, size: float, weight: str, dpi: float, background=None) -> np.ndarray:
+    """RGBA (h, w, 4) uint8, rows bottom-up (as ``draw_image`` wants), cached.
+
+    ``background`` (a colour, optional) fills the stamp's box behind the text, so the string
+    stays readable over lines drawn beneath it."""
+    key = (s, color, size, weight, dpi, background)
     out = _COLORED.get(key)
     if out is None:
         if len(_COLORED) > _STAMP_CACHE_LIMIT:
@@ -257,8 +260,14 @@ def _stamp(s: str, color, size: float, weight: str, dpi: float) -> np.ndarray:
         alpha = _text_alpha(s, size, weight, dpi)
         rgb = (np.array(mpl.colors.to_rgb(color)) * 255).round().astype(np.uint8)
         out = np.empty(alpha.shape + (4,), np.uint8)
-        out[..., :3] = rgb
-        out[..., 3] = alpha
+        if background is None:
+            out[..., :3] = rgb
+            out[..., 3] = alpha
+        else:                                          # text composited over an opaque patch
+            bg = np.array(mpl.colors.to_rgb(background)) * 255
+            a = alpha[..., None] / 255.0
+            out[..., :3] = (a * rgb + (1 - a) * bg).round().astype(np.uint8)
+            out[..., 3] = 255
         _COLORED[key] = out
     return out
 
@@ -268,34 +277,39 @@ class _StampText(Artist):
 
     ``strings`` (m,), ``xy`` (m, 2) in data coordinates, ``colors`` one per string,
     ``offset`` (dx, dy) in points. ``ha`` in {left, center, right}, ``va`` in {bottom, center, top}.
-    ``set_items`` may give ``va`` and ``offset`` per string instead (e.g. bar labels above a
-    positive bar's tip and below a negative one's).
+    ``set_items`` may give ``va``, ``offset`` and ``ha`` per string instead (e.g. bar labels above a
+    positive bar's tip and below a negative one's). ``background`` (a colour) puts each string on
+    an opaque patch, so lines drawn below it (lower zorder) never run through its letters.
     ``fits`` (optional) is called with the renderer and the stamps' largest (w, h) in pixels and
     returns False to skip drawing (e.g. numbers that would not fit their heatmap cells).
     """
 
-    def __init__(self, ax, size=8.0, weight="normal", ha="center", va="center", offset=(0, 0), fits=None):
+    def __init__(self, ax, size=8.0, weight="normal", ha="center", va="center", offset=(0, 0), fits=None,
+                 background=None):
         super().__init__()
         self.size, self.weight, self.ha, self.va, self.offset, self.fits = size, weight, ha, va, offset, fits
+        self.background = background
         self.strings, self.xy, self.colors = [], np.zeros((0, 2)), []
-        self.vas, self.offsets = None, None           # per-string overrides of va and offset
+        self.vas, self.offsets, self.has = None, None, None    # per-string overrides of va, offset, ha
         self.set_transform(ax.transData)
         self.set_animated(True)
         self.set_clip_on(False)
         ax.add_artist(self)
 
-    def set_items(self, strings, xy, colors, va=None, offset=None):
-        """New strings at ``xy`` (m, 2); ``va`` (m,) and ``offset`` (m, 2) optionally per string."""
+    def set_items(self, strings, xy, colors, va=None, offset=None, ha=None):
+        """New strings at ``xy`` (m, 2); ``va`` (m,), ``offset`` (m, 2) and ``ha`` (m,) optionally per string."""
         self.strings, self.xy, self.colors = list(strings), np.asarray(xy, float).reshape(-1, 2), list(colors)
         self.vas = None if va is None else [str(a) for a in va]
         self.offsets = None if offset is None else np.asarray(offset, float).reshape(-1, 2)
+        self.has = None if ha is None else [str(a) for a in ha]
         self.stale = True
 
     def draw(self, renderer):
         if not self.get_visible() or not self.strings:
             return
         dpi = renderer.dpi
-        stamps = [_stamp(s, c, self.size, self.weight, dpi) for s, c in zip(self.strings, self.colors)]
+        stamps = [_stamp(s, c, self.size, self.weight, dpi, self.background)
+                  for s, c in zip(self.strings, self.colors)]
         if self.fits is not None:
             biggest = (max(s.shape[1] for s in stamps) - 4, max(s.shape[0] for s in stamps) - 4)
             if not self.fits(renderer, biggest):
@@ -304,7 +318,10 @@ class _StampText(Artist):
         pts = self.get_transform().transform(self.xy) + np.asarray(offset, float) * dpi / 72.0
         sizes = np.array([im.shape[:2] for im in stamps])            # (m, 2): h, w
         h, w = sizes[:, 0], sizes[:, 1]
-        dx = {"left": np.full(len(w), 2.0), "center": w / 2, "right": w - 2.0}[self.ha]
+        if self.has is None:
+            dx = {"left": np.full(len(w), 2.0), "center": w / 2, "right": w - 2.0}[self.ha]
+        else:
+            dx = np.array([{"left": 2.0, "center": wi / 2, "right": wi - 2.0}[ha] for ha, wi in zip(self.has, w)])
         if self.vas is None:
             dy = {"bottom": np.full(len(h), 2.0), "center": h / 2, "top": h - 2.0}[self.va]
         else:
@@ -371,7 +388,7 @@ class Heatmap(_View):
 
     def __init__(self, weights, row_labels=None, col_labels=None, ax=None, title=None, annotate=True,
                  vmin=0, vmax=1, *, cmap=CMAP, fmt="{:.2f}", xlabel="key (attended to)",
-                 ylabel="query (attending)", colorbar=True):
+                 ylabel="query (attending)", colorbar=True, colorbar_label=None):
         w = _check_matrix("heatmap", weights)
         n_rows, n_cols = w.shape
         self.row_labels = _labels("heatmap", row_labels, n_rows, "row")
@@ -401,6 +418,8 @@ class Heatmap(_View):
         self.colorbar = self.fig.colorbar(self.image, ax=ax, shrink=0.9, pad=0.02) if colorbar else None
         if self.colorbar is not None:
             self.colorbar.outline.set_visible(False)
+            if colorbar_label:
+                self.colorbar.set_label(colorbar_label)
         self.annotations = _StampText(ax, size=7.5 if max(n_rows, n_cols) > 8 else 8.5, fits=self._fits)
         self.annotations.set_visible(bool(annotate))
         self.outline = Rectangle((-0.5, -0.5), n_cols, 1, fill=False, edgecolor=HIGHLIGHT, linewidth=2.5,
@@ -467,7 +486,8 @@ def heatmap(weights, row_labels, col_labels, ax=None, title=None, annotate=True,
 
     Values are printed in the cells when ``annotate`` and the numbers fit (text white on
     dark cells, black on light ones). ``vmin``/``vmax``: colour range (``None`` = data range).
-    Extra keywords: ``cmap``, ``fmt`` ("{:.2f}"), ``xlabel``, ``ylabel``, ``colorbar``.
+    Extra keywords: ``cmap``, ``fmt`` ("{:.2f}"), ``xlabel``, ``ylabel``, ``colorbar``,
+    ``colorbar_label`` (what the colours mean, e.g. "attention weight": label every colour bar).
     Returns a :class:`Heatmap` (``.fig``, ``.ax``, ``.update(weights)``, ``.highlight_row(i)``).
     """
     return Heatmap(weights, row_labels, col_labels, ax=ax, title=title, annotate=annotate,
@@ -484,6 +504,7 @@ class TokenLinks(_View):
     """
 
     X_QUERY, X_KEY = 0.0, 1.0
+    LABEL_GAP = 0.1            # data units between a line's end and its label (lines end flat, "butt")
 
     def __init__(self, weights, query_labels, key_labels, query_index=0, ax=None, title=None):
         w = _check_matrix("token_links", weights)
@@ -500,13 +521,14 @@ class TokenLinks(_View):
         static(ax.text(self.X_QUERY, -0.75, "query", ha="right", va="center", style="italic", color="0.4"),
                ax.text(self.X_KEY, -0.75, "key", ha="left", va="center", style="italic", color="0.4"))
         self._yq, self._yk = self._rows(n_q, n), self._rows(n_k, n)
-        labels = [ax.text(self.X_QUERY - 0.06, y, t, ha="right", va="center") for y, t in zip(self._yq, self.query_labels)]
-        labels += [ax.text(self.X_KEY + 0.06, y, t, ha="left", va="center") for y, t in zip(self._yk, self.key_labels)]
+        gap = self.LABEL_GAP
+        labels = [ax.text(self.X_QUERY - gap, y, t, ha="right", va="center") for y, t in zip(self._yq, self.query_labels)]
+        labels += [ax.text(self.X_KEY + gap, y, t, ha="left", va="center") for y, t in zip(self._yk, self.key_labels)]
         static(*labels)
         self.marker = Rectangle((-0.88, 0), 0.88, 0.86, facecolor=HIGHLIGHT, alpha=0.3, edgecolor="none",
                                 animated=True, zorder=1)
         ax.add_patch(self.marker)
-        self.lines = LineCollection([], capstyle="round", animated=True, zorder=3)
+        self.lines = LineCollection([], capstyle="butt", animated=True, zorder=3)   # flat ends stay off the labels
         ax.add_collection(self.lines, autolim=False)
         self.values = None
         self.query_index = None
@@ -618,3 +640,298 @@ class Bars(_View):
 def bars(values, labels, ax=None, title=None, ylim=None, **kwargs):
     """A bar per value (values (n,)), labelled, values printed; returns :class:`Bars` (``.update(values)``)."""
     return Bars(values, labels, ax=ax, title=title, ylim=ylim, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# lines: curves on one x axis, with a movable dot per curve
+# ---------------------------------------------------------------------------------------------
+def _as_curves(name, ys, n_x=None):
+    y = np.asarray(ys.detach().cpu().numpy() if hasattr(ys, "detach") else ys, dtype=float)
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2 or 0 in y.shape:
+        raise ValueError(f"{name}: ys must be (n_x,) or (n_curves, n_x), got shape {y.shape}.")
+    if n_x is not None and y.shape[1] != n_x:
+        raise ValueError(f"{name}: each curve needs {n_x} values (one per x), got shape {y.shape}.")
+    return y
+
+
+class Lines(_View):
+    """Curves y(x) sharing one x axis, a legend, and optionally one movable dot per curve.
+
+    ``x`` (n_x,); ``ys`` (n_curves, n_x) or (n_x,); ``labels`` one per curve (the legend);
+    ``styles`` a matplotlib format per curve ("o-", "--", ":"); ``colors`` one per curve.
+    ``update(ys)`` redraws the curves in place (same shape); ``mark(x, ys)`` moves curve i's dot
+    to ``(x, ys[i])`` (``dots=True``), a value that need not lie on the curve's grid.
+    ``legend``: a matplotlib ``loc``, "outside" (right of the axes) or None.
+    """
+
+    def __init__(self, x, ys, labels=None, ax=None, title=None, *, xlabel=None, ylabel=None, ylim=None,
+                 styles=None, colors=None, dots=False, legend="best", logx=False, xticks=None, linewidth=1.5):
+        self.x = np.asarray(x, dtype=float).ravel()
+        y = _as_curves("lines", ys, self.x.size)
+        n = y.shape[0]
+        self.labels = None if labels is None else _labels("lines", labels, n, "curve")
+        styles = ["-"] * n if styles is None else list(styles)
+        colors = [None] * n if colors is None else list(colors)
+        if len(styles) != n or len(colors) != n:
+            raise ValueError(f"lines: give one style and one colour per curve ({n}), got {len(styles)} and {len(colors)}.")
+        self.fig, self.ax = _axes_or_new(ax, width=5.2, height=3.4)
+        ax = self.ax
+        self.curves = []
+        for i, (row, style, color) in enumerate(zip(y, styles, colors)):
+            (line,) = ax.plot(self.x, row, style, color=color, linewidth=linewidth, markersize=3.5,
+                              label=None if self.labels is None else self.labels[i])
+            line.set_animated(True)
+            self.curves.append(line)
+        self.dots = []
+        if dots:
+            for line in self.curves:
+                (dot,) = ax.plot([np.nan], [np.nan], "o", color=line.get_color(), markersize=9, alpha=0.75,
+                                 zorder=4, animated=True)
+                self.dots.append(dot)
+        if logx:
+            ax.set_xscale("log", base=2)
+        if xticks is not None:
+            ax.set_xticks(list(xticks), [f"{t:g}" for t in xticks])
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
+            if text:
+                setter(text)
+        if legend and self.labels is not None:
+            if legend == "outside":
+                ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+            else:
+                ax.legend(fontsize=7.5, loc=legend, frameon=False)
+        self.values = y
+
+    def update(self, ys):
+        """New y values for every curve (same shape as before); returns self."""
+        y = _as_curves("Lines.update", ys, self.x.size)
+        if y.shape != self.values.shape:
+            raise ValueError(f"Lines.update: expected {self.values.shape[0]} curves of {self.x.size} values, "
+                             f"got shape {y.shape}.")
+        for line, row in zip(self.curves, y):
+            line.set_ydata(row)
+        self.values = y
+        return self
+
+    def mark(self, x, ys):
+        """Put curve i's dot at ``(x, ys[i])`` (``ys`` one value per curve); returns self."""
+        if not self.dots:
+            raise ValueError("Lines.mark: this chart was made without dots (lines(..., dots=True)).")
+        ys = np.atleast_1d(np.asarray(ys, dtype=float))
+        if ys.shape != (len(self.dots),):
+            raise ValueError(f"Lines.mark: give one value per curve ({len(self.dots)}), got shape {ys.shape}.")
+        for dot, y in zip(self.dots, ys):
+            dot.set_data([float(x)], [float(y)])
+        return self
+
+
+def lines(x, ys, labels=None, ax=None, title=None, **kwargs):
+    """Curves ``ys`` (n_curves, n_x) over ``x`` (n_x,); returns :class:`Lines` (``.update(ys)``, ``.mark(x, ys)``).
+
+    Keywords: ``xlabel``, ``ylabel``, ``ylim``, ``styles``, ``colors``, ``dots``, ``legend``, ``logx``, ``xticks``."""
+    return Lines(x, ys, labels, ax=ax, title=title, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# arrows: 2-D vectors drawn from the origin
+# ---------------------------------------------------------------------------------------------
+class Arrows(_View):
+    """Arrows from the origin in the plane, each labelled just beyond its tip.
+
+    ``vectors`` (m, 2); ``labels`` (m,) (may hold newlines); ``colors`` (m,). ``limit`` shows
+    [-limit, limit] on both axes (default: room for the arrows), or give ``xlim``/``ylim``.
+    ``update(vectors, labels=None)`` moves the arrows (and relabels them) in place.
+    """
+
+    def __init__(self, vectors, labels=None, ax=None, title=None, *, colors=None, limit=None, xlim=None,
+                 ylim=None, xlabel="x", ylabel="y", fontsize=9):
+        v = self._check(vectors)
+        m = v.shape[0]
+        self.labels = _labels("arrows", labels, m, "arrow") if labels is not None else [""] * m
+        colors = ["black"] * m if colors is None else list(colors)
+        if len(colors) != m:
+            raise ValueError(f"arrows: give one colour per arrow ({m}), got {len(colors)}.")
+        self.colors = colors
+        self.fig, self.ax = _axes_or_new(ax, width=4.0, height=4.0)
+        ax = self.ax
+        if limit is None and (xlim is None or ylim is None):
+            limit = 1.25 * max(float(np.abs(v).max()), 1e-9)
+        ax.set_xlim(*(xlim if xlim is not None else (-limit, limit)))
+        ax.set_ylim(*(ylim if ylim is not None else (-limit, limit)))
+        ax.set_aspect("equal")
+        static(ax.axhline(0, color="0.85", lw=0.8, zorder=0), ax.axvline(0, color="0.85", lw=0.8, zorder=0))
+        self.quiver = ax.quiver(np.zeros(m), np.zeros(m), v[:, 0], v[:, 1], color=colors, angles="xy",
+                                scale_units="xy", scale=1, width=0.015, zorder=3, animated=True)
+        self.texts = [ax.text(0, 0, "", color=c, ha="center", va="center", fontsize=fontsize, animated=True,
+                              zorder=4) for c in colors]
+        for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
+            if text:
+                setter(text)
+        self.vectors = None
+        self.update(v, self.labels)
+
+    @staticmethod
+    def _check(vectors, m=None):
+        v = np.asarray(vectors, dtype=float)
+        if v.ndim != 2 or v.shape[1] != 2 or v.shape[0] == 0:
+            raise ValueError(f"arrows: vectors must be (m, 2), one 2-D vector per row, got shape {v.shape}.")
+        if m is not None and v.shape[0] != m:
+            raise ValueError(f"Arrows.update: expected {m} vectors, got {v.shape[0]}.")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("arrows: vectors contain NaN or inf.")
+        return v
+
+    def update(self, vectors, labels=None):
+        """Move the arrows to ``vectors`` (m, 2); new ``labels`` optional; returns self."""
+        v = self._check(vectors, None if self.vectors is None else self.vectors.shape[0])
+        if labels is not None:
+            self.labels = _labels("Arrows.update", labels, v.shape[0], "arrow")
+        self.vectors = v
+        self.quiver.set_UVC(v[:, 0], v[:, 1])
+        (x0, x1), (y0, y1) = self.ax.get_xlim(), self.ax.get_ylim()
+        pad = 0.07 * max(x1 - x0, y1 - y0)
+        for text, vec, label in zip(self.texts, v, self.labels):
+            length = float(np.hypot(*vec))
+            direction = vec / length if length > 0 else np.array([0.0, -1.0])
+            text.set_position(tuple(vec + pad * direction))
+            text.set_text(label)
+        return self
+
+
+def arrows(vectors, labels=None, ax=None, title=None, **kwargs):
+    """Arrows from the origin for ``vectors`` (m, 2), labelled at their tips; returns :class:`Arrows`
+    (``.update(vectors)``). Keywords: ``colors``, ``limit``, ``xlim``, ``ylim``, ``xlabel``, ``ylabel``."""
+    return Arrows(vectors, labels, ax=ax, title=title, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# scatter: labelled points, one movable highlighted point and its links
+# ---------------------------------------------------------------------------------------------
+_SPOTS = [(1, 1, 0), (1, -1, 0), (-1, 1, 0), (-1, -1, 0), (1, 0, 0), (-1, 0, 0),
+          (0, 1, 0), (0, -1, 0), (1, 1, 1), (1, -1, 1)]
+
+
+def place_labels(ax, labels, coords, fontsize=8):
+    """Where to write each label next to its point so that labels do not overlap.
+
+    Deterministic and greedy, in the order given: each label takes the first of a few spots
+    around its point (right-above, right-below, left-above, left-below, right, left, above,
+    below, then one line further up or down) whose box, estimated in pixels from the axes'
+    current limits and size, overlaps no label already placed and no other point; if every
+    spot is taken, the one with the least overlap. Labels of points on the same spot (king,
+    queen) end up one above the other. Set the axes limits before calling this.
+    Returns ``(offsets (n, 2) in points, ha (n,), va (n,))``.
+    """
+    from matplotlib.textpath import TextPath
+
+    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
+    px = ax.get_figure(root=True).dpi / 72.0                  # pixels per point
+    points = ax.transData.transform(coords)
+    gap, height, dot = 2.5, fontsize * 1.2, 2.5                # points; dot: half a plotted point
+    boxes, offsets, has, vas = [], [], [], []
+
+    def overlap(box, others):
+        x0, y0, x1, y1 = box
+        return sum(max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
+                   for b in others)
+
+    for i, label in enumerate(labels):
+        width = TextPath((0, 0), str(label), size=fontsize).get_extents().width + 1.0
+        obstacles = boxes + [(qx - dot * px, qy - dot * px, qx + dot * px, qy + dot * px)
+                             for j, (qx, qy) in enumerate(points) if j != i]
+        best = None
+        for side, updown, extra in _SPOTS:
+            dx = side * (gap + (1.0 if updown == 0 else 0.0))
+            dy = updown * (gap + extra * height)
+            x0 = points[i, 0] + (dx - width * (1 - side) / 2) * px
+            y0 = points[i, 1] + (dy - height * (1 - updown) / 2) * px
+            box = (x0, y0, x0 + width * px, y0 + height * px)
+            cost = overlap(box, obstacles)
+            if best is None or cost < best[0]:
+                best = (cost, box, dx, dy, side, updown)
+            if cost == 0:
+                break
+        _, box, dx, dy, side, updown = best
+        boxes.append(box)
+        offsets.append((dx, dy))
+        has.append({1: "left", 0: "center", -1: "right"}[side])
+        vas.append({1: "bottom", 0: "center", -1: "top"}[updown])
+    return np.array(offsets, dtype=float).reshape(-1, 2), has, vas
+
+
+class Scatter(_View):
+    """Labelled points on a 2-D map, plus one movable highlighted point linked to some of them.
+
+    ``coords`` (n, 2), ``labels`` (n,). Labels sit next to their points, nudged apart where
+    points crowd (:func:`place_labels`), each on a white patch drawn *above* the links, so a
+    link line never runs through a word. ``move(xy, label, origin=None)`` puts the highlighted
+    point at ``xy`` with its label (and a ring at ``origin``); ``link(indices)`` draws a line
+    from it to each of those points (``link([])`` removes them). Give ``xlim``/``ylim`` before
+    the labels are placed if the moving point must stay on the map.
+    """
+
+    def __init__(self, coords, labels=None, ax=None, title=None, *, xlabel=None, ylabel=None, xlim=None,
+                 ylim=None, color="#3b75af", size=22, fontsize=8, label_color="0.15"):
+        c = np.asarray(coords, dtype=float)
+        if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] == 0 or not np.all(np.isfinite(c)):
+            raise ValueError(f"scatter: coords must be a finite (n, 2) array, got shape {c.shape}.")
+        self.coords = c
+        self.labels = _labels("scatter", labels, c.shape[0], "point")
+        self.fig, self.ax = _axes_or_new(ax, width=6.0, height=4.6)
+        ax = self.ax
+        self.points = static(ax.scatter(c[:, 0], c[:, 1], s=size, color=color, zorder=2))
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        if xlim is None or ylim is None:
+            ax.margins(0.15)
+            ax.autoscale_view()                   # fix the limits first: placement measures in pixels
+        for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
+            if text:
+                setter(text)
+        self.links = LineCollection([], colors=[HIGHLIGHT], linewidths=1.2, alpha=0.7, animated=True, zorder=3)
+        ax.add_collection(self.links, autolim=False)
+        offsets, has, vas = place_labels(ax, self.labels, c, fontsize=fontsize)
+        self.label_offsets = offsets
+        self.texts = _StampText(ax, size=fontsize, background="white")
+        self.texts.set_zorder(4)
+        self.texts.set_items(self.labels, c, [label_color] * len(self.labels), va=vas, offset=offsets, ha=has)
+        (self.ring,) = ax.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor="0.2",
+                               zorder=5, animated=True)
+        (self.marker,) = ax.plot([], [], "o", markersize=8, color=HIGHLIGHT, zorder=5, animated=True)
+        self.marker_label = _StampText(ax, size=fontsize + 1, weight="bold", va="bottom", offset=(0, 6),
+                                       background="white")
+        self.marker_label.set_zorder(6)
+        self.position = None
+        self.linked = []
+
+    def move(self, xy, label="", origin=None):
+        """The highlighted point at ``xy`` (2,), labelled ``label``; a ring at ``origin`` (or none)."""
+        xy = np.asarray(xy, dtype=float).reshape(2)
+        self.position = xy
+        self.marker.set_data([xy[0]], [xy[1]])
+        self.ring.set_data(([], []) if origin is None else ([float(origin[0])], [float(origin[1])]))
+        self.marker_label.set_items([str(label)] if label else [], [xy], [HIGHLIGHT])
+        self.link(self.linked)
+        return self
+
+    def link(self, indices):
+        """Lines from the highlighted point to the points ``indices``; returns self."""
+        self.linked = [_index("Scatter.link", int(j), len(self.labels)) for j in indices]
+        if self.position is None or not self.linked:
+            self.links.set_segments([])
+        else:
+            self.links.set_segments([[tuple(self.position), tuple(self.coords[j])] for j in self.linked])
+        return self
+
+
+def scatter(coords, labels=None, ax=None, title=None, **kwargs):
+    """Points ``coords`` (n, 2) with their ``labels`` kept apart; returns :class:`Scatter`
+    (``.move(xy, label, origin)``, ``.link(indices)``). Keywords: ``xlabel``, ``ylabel``, ``xlim``,
+    ``ylim``, ``color``, ``size``, ``fontsize``, ``label_color``."""
+    return Scatter(coords, labels, ax=ax, title=title, **kwargs)

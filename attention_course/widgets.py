@@ -135,7 +135,7 @@ class AttentionExplorer(_LiveFigureWidget):
         self.figure, (ax_map, ax_links) = _new_blank_figure(
             map_width + links_width, height, ncols=2, width_ratios=[map_width, links_width])
         self.heatmap = viz.heatmap(w, self.tokens, self.key_tokens, ax=ax_map,
-                                   title=title or "Attention weights")
+                                   title=title or "Attention weights", colorbar_label="attention weight")
         self.links = viz.token_links(w, self.tokens, self.key_tokens, 0, ax=ax_links)
         self.buttons = [W.Button(description=t, tooltip=f"query {i}: {t}", layout=W.Layout(width="auto"))
                         for i, t in enumerate(self.tokens)]
@@ -227,6 +227,8 @@ class Interactive(_LiveFigureWidget):
     - ``controls``: ipywidgets with a ``.value`` (``widgets.slider(...)``, ``FloatSlider``,
       ``Checkbox``, ``Dropdown``…) or a tuple ``(min, max[, step[, value]])`` for a slider.
     - ``figsize=(w, h)`` (keyword, inches) sizes the figure.
+    - ``reset=True`` (keyword) adds a *Reset* button: ``.reset()`` puts every control back to
+      ``.defaults`` (the starting values; a lesson may change them, e.g. to a newly picked word's).
 
     ``.controls`` (dict), ``.set(**values)`` (what moving the sliders does; raises on error),
     ``.text``, ``.figure``, ``.png``; ``.check_extremes()`` tries every slider at its ends.
@@ -237,12 +239,13 @@ class Interactive(_LiveFigureWidget):
 
     _hint = "Static view: run the notebook to move the sliders."
 
-    def __init__(self, setup, update, *, figsize=(6.0, 3.6), **controls):
+    def __init__(self, setup, update, *, figsize=(6.0, 3.6), reset=False, **controls):
         if not callable(setup) or not callable(update):
             raise TypeError("Interactive(setup, update, **controls): setup and update must be functions.")
         if not controls:
             raise ValueError("Interactive: give at least one control, e.g. temperature=widgets.slider(0.1, 5, 0.1, 1).")
         self.controls = {name: _as_control(name, c) for name, c in controls.items()}
+        self.defaults = {name: c.value for name, c in self.controls.items()}
         self._update = update
         self._holding = False
         self.figure, _ = _new_blank_figure(*figsize)
@@ -251,8 +254,25 @@ class Interactive(_LiveFigureWidget):
         self._init_view()
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.VBox(list(self.controls.values())), self.image, self.summary])
+        knobs = list(self.controls.values())
+        self.reset_button = None
+        if reset:
+            self.reset_button = W.Button(description="Reset", icon="undo", tooltip="back to the starting values",
+                                         layout=W.Layout(width="auto"))
+            self.reset_button.on_click(self._on_reset)
+            knobs.append(self.reset_button)
+        self.widget = W.VBox([W.VBox(knobs), self.image, self.summary])
         self._refresh(raise_errors=True)
+
+    def reset(self):
+        """Put every control back to ``self.defaults`` and update once (what *Reset* does); returns self."""
+        return self.set(**self.defaults)
+
+    def _on_reset(self, _button=None):
+        try:
+            self.reset()
+        except Exception as exc:                     # never raise into the front end's event loop
+            self._show_error(exc)
 
     @property
     def values(self) -> dict:

@@ -307,3 +307,107 @@ def test_importing_the_package_stays_light():
             "assert 'matplotlib' in sys.modules and 'ipywidgets' in sys.modules\n"
             "assert 'matplotlib.pyplot' not in sys.modules and 'torch' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------------- colour bars, link ends
+def test_a_heatmap_colour_bar_can_say_what_the_colours_mean():
+    hm = viz.heatmap(weights(), TOKENS, TOKENS, colorbar_label="attention weight")
+    assert hm.colorbar.ax.get_ylabel() == "attention weight"
+    assert viz.heatmap(weights(), TOKENS, TOKENS).colorbar.ax.get_ylabel() == ""
+
+
+def test_link_lines_end_flat_before_the_labels():
+    links = viz.token_links(np.eye(6), TOKENS, TOKENS, 0)         # one full-width line, 0 -> 0
+    assert links.lines.get_capstyle() == "butt"
+    renderer = links.fig.canvas.get_renderer()
+    key_label = next(t for t in links.ax.texts if t.get_text() == TOKENS[0] and t.get_position()[0] > 0.5)
+    label_left = key_label.get_window_extent(renderer).x0
+    line_end = links.ax.transData.transform((links.X_KEY, 0))[0]
+    assert line_end < label_left
+
+
+# ------------------------------------------------------------------------------- lines
+def test_lines_update_and_mark_in_place_and_match_a_full_redraw():
+    x = np.array([1, 2, 4, 8])
+    chart = viz.lines(x, [[1, 1, 0.5, 0.2], [1, 1, 1, 1]], ["fixed", "attention"], styles=["o-", "--"],
+                      dots=True, logx=True, ylim=(0, 1.05), title="t", xlabel="n", ylabel="y")
+    assert [t.get_text() for t in chart.ax.get_legend().get_texts()] == ["fixed", "attention"]
+    first = chart.png()
+    chart.update([[1, 0.9, 0.4, 0.1], [1, 1, 1, 0.9]]).mark(3, [0.6, 1.0])
+    assert list(chart.curves[0].get_ydata()) == [1, 0.9, 0.4, 0.1]
+    assert chart.dots[1].get_data() == ([3.0], [1.0])
+    png = chart.png()
+    assert png != first and np.array_equal(pixels(png), pixels(full_redraw_png(chart.fig)))
+
+
+def test_lines_refuse_bad_shapes():
+    chart = viz.lines([0, 1, 2], [0, 1, 2])
+    with pytest.raises(ValueError, match="3 values"):
+        chart.update([0, 1])
+    with pytest.raises(ValueError, match="without dots"):
+        chart.mark(1, [0.5])
+    with pytest.raises(ValueError, match="one style"):
+        viz.lines([0, 1], [[0, 1], [1, 0]], styles=["-"])
+
+
+# ------------------------------------------------------------------------------- arrows
+def test_arrows_follow_their_vectors_and_label_their_tips():
+    a = viz.arrows([[2.0, 0.0], [0.0, 1.0]], ["a", "b"], colors=["black", "blue"], limit=3)
+    a.update([[1.0, 1.0], [-2.0, 0.0]])
+    assert list(a.quiver.U) == [1.0, -2.0] and list(a.quiver.V) == [1.0, 0.0]
+    x, y = a.texts[1].get_position()
+    assert x < -2.0 and y == pytest.approx(0.0)                  # just beyond b's tip, outward
+    assert a.ax.get_xlim() == (-3, 3)
+    a.update([[0.0, 0.0], [1.0, 0.0]], labels=["zero", "b"])     # a zero arrow keeps a readable label
+    assert a.texts[0].get_text() == "zero" and np.all(np.isfinite(a.texts[0].get_position()))
+    with pytest.raises(ValueError, match=r"\(m, 2\)"):
+        a.update([[1.0, 2.0, 3.0]])
+
+
+# ------------------------------------------------------------------------------- scatter
+def test_scatter_labels_do_not_overlap_even_for_points_on_the_same_spot():
+    coords = np.array([[0.0, 0.0], [0.0, 0.0], [0.05, 0.02], [1.0, 1.0]])
+    sc = viz.scatter(coords, ["king", "queen", "crown", "far"])
+    sc.png()
+    px = sc.fig.dpi / 72
+    points = sc.ax.transData.transform(coords)
+    boxes = []
+    for (x, y), (dx, dy), stamp in zip(points, sc.label_offsets, sc.texts.strings):
+        boxes.append((x + dx * px, y + dy * px))
+    assert len({(round(x), round(y)) for x, y in boxes}) == 4     # four different label spots
+
+
+def test_scatter_links_run_under_the_labels():
+    coords = np.array([[0.0, 0.0], [1.0, -0.8]])
+    charts = [viz.scatter(coords, ["origin", "other"], xlim=(-0.5, 1.5), ylim=(-1, 1)) for _ in range(2)]
+    for sc in charts:
+        sc.move((1.2, 0.6), "")                  # up and to the right: the link to 'origin' crosses its label
+    charts[1].link([0])
+    plain, linked = (pixels(sc.png()) for sc in charts)
+    assert (plain != linked).any()                                 # the link is drawn ...
+    sc = charts[1]
+    assert sc.texts.has[0] == "left" and sc.texts.vas[0] == "bottom"
+    px = sc.fig.dpi / 72
+    x, y = sc.ax.transData.transform(coords[0]) + sc.label_offsets[0] * px
+    h, w = viz._stamp("origin", "0.15", sc.texts.size, "normal", sc.fig.dpi, "white").shape[:2]
+    height = plain.shape[0]
+    box = (slice(int(height - y - h + 4), int(height - y - 2)), slice(int(x + 1), int(x + w - 3)))
+    assert np.array_equal(plain[box], linked[box])                 # ... but not over the label's patch,
+    for chart in charts:                                           # where it would run without the labels
+        chart.texts.set_visible(False)
+    plain, linked = (pixels(full_redraw_png(chart.fig)) for chart in charts)
+    assert not np.array_equal(plain[box], linked[box])
+
+
+def test_scatter_moves_its_highlighted_point_and_refuses_bad_input():
+    sc = viz.scatter([[0.0, 0.0], [1.0, 1.0]], ["a", "b"])
+    sc.move((0.5, 0.5), "m", origin=(0.0, 0.0)).link([1])
+    assert sc.marker.get_data() == ([0.5], [0.5]) and sc.ring.get_data() == ([0.0], [0.0])
+    assert [list(map(tuple, seg)) for seg in sc.links.get_segments()] == [[(0.5, 0.5), (1.0, 1.0)]]
+    sc.move((0.2, 0.1))                                          # links follow the point
+    assert tuple(sc.links.get_segments()[0][0]) == (0.2, 0.1)
+    assert sc.marker_label.strings == []
+    with pytest.raises(IndexError):
+        sc.link([2])
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        viz.scatter([[0.0, 0.0, 1.0]], ["a"])

@@ -327,3 +327,22 @@ def test_sanitize_rule_masks_the_png_and_keeps_the_numbers():
     assert a.text in sanitize(html_a)
     c = temperature_widget().set(temperature=2.0)           # other numbers still differ
     assert sanitize(c._repr_mimebundle_()["text/html"]) != sanitize(html_a)
+
+
+def test_reset_puts_every_control_back_to_its_default():
+    it = temperature_widget(reset=True)
+    start = it.text
+    it.set(temperature=7.0)
+    assert it.text != start
+    it.reset_button.click()                                   # what pressing Reset does
+    assert it.values["temperature"] == 1.0 and it.text == start
+    it.defaults["temperature"] = 2.0                          # a lesson may move the defaults
+    it.reset()
+    assert it.values["temperature"] == 2.0
+    assert it.reset_button in it.widget.children[0].children
+    assert temperature_widget().reset_button is None          # no button unless asked for
+
+
+def test_the_explorer_colour_bar_says_attention_weight():
+    ex = widgets.AttentionExplorer(TOKENS, attention())
+    assert ex.heatmap.colorbar.ax.get_ylabel() == "attention weight"
