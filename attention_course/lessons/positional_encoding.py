@@ -427,6 +427,10 @@ def position_explorer(d_model: int = 16, position: int = 3, offset: int = 2, max
                            xlabel="", ylabel="", title="M_k (block-diagonal)", colorbar=False)
         ax_m.set_xticks([])
         ax_m.set_yticks([])
+        from matplotlib.patches import Rectangle
+
+        frame = Rectangle((-0.5, -0.5), d_model, d_model, fill=False, edgecolor="0.6", linewidth=0.8)
+        viz.static(ax_m.add_patch(frame))
         centres = np.column_stack([np.arange(n_pairs) * 1.15, np.zeros(n_pairs)])
         clocks = Clocks(ax_clocks, centres, colors=(BLUE, ORANGE), widths=(3.0, 1.6))
         for i, c in enumerate(centres):
@@ -444,10 +448,10 @@ def position_explorer(d_model: int = 16, position: int = 3, offset: int = 2, max
         state["heat"].update(mats[k])
         state["clocks"].update(code.reshape(n_pairs, 2), moved.reshape(n_pairs, 2))
         same = bool(np.abs(moved - pe[p + k]).max() < 1e-12)
-        turns = np.degrees(k * omega)
+        turns = np.degrees(k * omega)                                # k * omega_i, in degrees
         return (f"p = {p}, k = {k}:  M_k PE[p] equals PE[p + k] (to 1e-12): {same}\n"
-                f"pair 0 turns {turns[0]:.1f} degrees, pair 1 {turns[1]:.1f}, pair {n_pairs - 1} "
-                f"{turns[-1]:.3f} (k times 360 / wavelength)")
+                f"M_k turns pair 0 by {turns[0]:.1f} degrees ({turns[0] % 360:.1f} after whole turns), "
+                f"pair 1 by {turns[1]:.1f}, pair {n_pairs - 1} by {turns[-1]:.3f}")
 
     return widgets.Interactive(setup, update, figsize=(10.0, 5.0),
                                position=widgets.slider(0, max_position, 1, position, "position p"),

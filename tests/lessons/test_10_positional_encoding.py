@@ -160,4 +160,6 @@ def test_position_explorer_at_every_extreme_shows_the_shift_is_exact():
     assert explorer.state["bars"].values.tolist() == ac.sinusoidal_positional_encoding(101, 16)[100].tolist()
     assert "p = 100, k = 50" in explorer.text
     explorer.set(position=0, offset=0)
-    assert "pair 0 turns 0.0 degrees" in explorer.text
+    assert "M_k turns pair 0 by 0.0 degrees" in explorer.text
+    explorer.set(position=0, offset=7)                                  # 7 radians = 401.1 degrees = 41.1 + 360
+    assert "pair 0 by 401.1 degrees (41.1 after whole turns)" in explorer.text
