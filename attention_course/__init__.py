@@ -4,7 +4,8 @@ Three layers, imports pointing down only:
 1. the core API, here at the top level, one module per topic (vectors, softmax, attention,
    multihead, masks, positional, additive, torch_module, efficient, pretrained, device);
 2. ``attention_course.lessons.<stem>``: one module per notebook ``NN_<stem>.ipynb``;
-3. the engine: ``viz``, ``widgets``, ``quiz``, ``exercises``.
+3. the engine: ``viz``, ``widgets``, ``quiz``, ``exercises``, and ``experiments`` (experiments
+   and hand-made data that several lessons share, so lessons never import each other).
 
 numpy-only on import; torch is imported only when you touch a torch feature
 (``MultiHeadAttention``, ``get_device``) or pass torch tensors.
