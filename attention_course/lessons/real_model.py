@@ -529,7 +529,8 @@ def similarity_explorer(model: MiniLM, sentences=SIMILARITY_SENTENCES):
         hm.update(sims)
         off = sims - 2 * np.eye(4)                           # ignore each sentence with itself
         i, j = np.unravel_index(int(np.argmax(off)), off.shape)
-        return f"most similar pair: S{i + 1} and S{j + 1} ({sims[i, j]:.3f})"
+        pairs = "  ".join(f"S{a + 1}-S{b + 1} {sims[a, b]:.3f}" for a in range(4) for b in range(a + 1, 4))
+        return f"{pairs}\nmost similar pair: S{i + 1} and S{j + 1} ({sims[i, j]:.3f})"
 
     def text_box(value, name):
         return W.Text(value=value, description=name, continuous_update=False,
