@@ -1,0 +1,227 @@
+"""Lesson 13: the cost experiments measure what the lesson says, the CPU steps and the toy decoder give
+the formula's numbers, the online-softmax trace and its widget are right, the KV-cache sizes follow
+the formula. No test here depends on how fast the machine is."""
+import math
+import re
+
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course.lessons import cost_and_efficiency as lesson
+
+
+# ---------------------------------------------------------------- 1. the cost
+
+def test_loglog_slope_recovers_a_power_law():
+    n = np.array([10, 20, 40, 80])
+    assert lesson.loglog_slope(n, 3.0 * n**2) == pytest.approx(2.0)
+    assert lesson.loglog_slope(n, 5.0 * n) == pytest.approx(1.0)
+
+
+def test_attention_memory_grows_like_n_squared_and_the_rnn_like_n():
+    cost = lesson.attention_cost(sizes=(256, 512, 1024), repeats=1)
+    rnn = lesson.rnn_cost(sizes=(256, 512, 1024), repeats=1)
+    assert cost.slopes()[1] == pytest.approx(2.0, abs=0.05)
+    assert rnn.slopes()[1] == pytest.approx(1.0, abs=0.05)
+    weights = 4 * cost.n**2                                       # one (n, n) float32 array
+    ratio = cost.peak / weights
+    assert np.all((ratio > 2.9) & (ratio < 3.2)), ratio           # the lesson: three (n, n) arrays at the peak
+    assert np.all(cost.seconds > 0) and np.all(rnn.seconds > 0)
+
+
+def test_peak_bytes_counts_what_a_call_allocates():
+    def allocates(a):
+        return np.ones((len(a), 1000))                            # 8 bytes * 1000 per row
+    assert 8000 * 50 <= lesson.peak_bytes(allocates, np.zeros((50, 3))) < 8000 * 50 + 4096
+
+
+def test_rnn_pass_is_sequential_and_causal():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 8))
+    w_x, w_h = rng.standard_normal((2, 8, 8)) / 3
+    h = lesson.rnn_pass(x, w_x, w_h)
+    expected, prev = [], np.zeros(8)                              # the recurrence, written out
+    for t in range(12):
+        prev = np.tanh(x[t] @ w_x + prev @ w_h)
+        expected.append(prev)
+    np.testing.assert_allclose(h, expected, rtol=1e-12)
+    changed = x.copy()
+    changed[5] += 1.0
+    h2 = lesson.rnn_pass(changed, w_x, w_h)
+    np.testing.assert_array_equal(h2[:5], h[:5])                  # the past does not see the change
+    assert np.all(np.abs(h2[5:] - h[5:]).max(axis=1) > 0)         # every later step does
+
+
+def test_time_split_names_the_three_lines_of_the_formula():
+    split = lesson.time_split(n=128, heads=1, repeats=1)
+    assert len(split.names) == 3 and split.seconds.shape == (3,) and np.all(split.seconds > 0)
+    assert "softmax" in split.names[1]
+
+
+def test_figures_have_their_titles():
+    cost = lesson.attention_cost(sizes=(64, 128, 256), repeats=1)
+    rnn = lesson.rnn_cost(sizes=(64, 128, 256), repeats=1)
+    assert [ax.get_title() for ax in lesson.plot_cost(cost, rnn).axes] == ["Time", "Memory"]
+    titles = [ax.get_title() for ax in lesson.plot_intuition().axes]
+    assert "n x n" in titles[0] and "RNN" in titles[1]
+
+
+# ---------------------------------------------------------------- 2. the CPU steps
+
+@pytest.mark.parametrize("n, heads", [(300, 2), (7, 3), (1000, 1)])
+def test_every_cpu_step_gives_the_textbook_output_and_weights(n, heads):
+    q, k, v = lesson.random_qkv(n, heads, d=16, seed=n)
+    ref_out, ref_w = ac.scaled_dot_product_attention(q, k, v)
+    for name, step in lesson.CPU_STEPS:
+        out, w = step(q, k, v)
+        assert out.dtype == w.dtype == np.float32, name
+        np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert lesson.steps_agree()
+
+
+def test_softmax_base2_is_the_softmax_of_base2_scores():
+    s = np.random.default_rng(1).standard_normal((4, 6))
+    np.testing.assert_allclose(lesson.softmax_base2(s * math.log2(math.e)), ac.softmax(s), rtol=1e-12)
+    hidden = np.full((1, 3), -np.inf)
+    assert np.all(lesson.softmax_base2(hidden) == 0)
+
+
+def test_step_times_table_lists_every_step():
+    times = lesson.StepTimes(64, 2, tuple(name for name, _ in lesson.CPU_STEPS), np.linspace(6e-3, 1e-3, 6))
+    table = times.table()
+    assert all(name in table for name, _ in lesson.CPU_STEPS) and "6.00x" in table
+
+
+# ---------------------------------------------------------------- 3. the online softmax
+
+def test_the_trace_follows_its_definitions_and_ends_at_the_exact_output():
+    scores, values = lesson.one_query_example()
+    trace = lesson.online_softmax_trace(scores, values, block_size=4)
+    assert trace.n_blocks == 4
+    for b in range(4):
+        seen = scores[:4 * (b + 1)]
+        assert trace.m[b] == seen.max()
+        np.testing.assert_allclose(trace.l[b], np.exp(seen - trace.m[b]).sum(), rtol=1e-12)
+        np.testing.assert_allclose(trace.o[b], np.exp(seen - trace.m[b]) @ values[:len(seen)], rtol=1e-12)
+    assert np.all(trace.alpha <= 1) and np.all(np.diff(trace.m) >= 0)
+    np.testing.assert_allclose(trace.running_output(3), trace.exact, rtol=1e-12)
+    w = np.exp(scores - scores.max())
+    np.testing.assert_allclose(trace.exact, (w / w.sum()) @ values, rtol=1e-12)
+
+
+def test_the_example_raises_the_max_in_blocks_2_and_3_only_as_the_lesson_says():
+    trace = lesson.online_softmax_trace(*lesson.one_query_example(), block_size=4)
+    raised = [b + 1 for b in range(1, 4) if trace.m[b] > trace.m[b - 1]]
+    assert raised == [2, 3]
+    assert "multiplied by" in trace.summary(1) and "nothing to rescale" in trace.summary(3)
+
+
+def test_the_trace_handles_a_short_last_block_and_rejects_bad_shapes():
+    rng = np.random.default_rng(2)
+    scores, values = rng.standard_normal(10) * 3, rng.standard_normal((10, 3))
+    trace = lesson.online_softmax_trace(scores, values, block_size=4)
+    assert trace.n_blocks == 3
+    np.testing.assert_allclose(trace.running_output(2), ac.exercises.get("online_softmax").reference(
+        scores, values, 4), rtol=1e-12)
+    with pytest.raises(ValueError, match="online_softmax_trace"):
+        lesson.online_softmax_trace(scores, values[:5], block_size=4)
+    with pytest.raises(ValueError, match="block_size"):
+        lesson.online_softmax_trace(scores, values, block_size=0)
+
+
+def test_online_softmax_explorer_default_view_and_extremes():
+    trace = lesson.online_softmax_trace(*lesson.one_query_example(), block_size=4)
+    explorer = lesson.online_softmax_explorer(trace, block=2)
+    assert explorer.text.startswith("after block 2 of 4") and "0.449" in explorer.text
+    assert explorer.png.startswith(b"\x89PNG")
+    ends = explorer.check_extremes()
+    assert [r["values"]["block"] for r in ends] == [1, 4]
+    final = re.search(r"o / l = \[(.*?)\]", ends[-1]["text"]).group(1)
+    exact = re.search(r"exact output .*? = \[(.*?)\]", ends[-1]["text"]).group(1)
+    assert final == exact                                          # the last block lands on the exact output
+
+
+def test_tiled_peak_memory_grows_like_n_and_is_far_below_the_naive_one():
+    table = lesson.memory_table(sizes=(512, 1024, 2048), heads=1)
+    assert lesson.loglog_slope(table.n, table.naive) == pytest.approx(2.0, abs=0.05)
+    assert lesson.loglog_slope(table.n, table.tiled) < 1.2
+    assert table.naive[-1] > 16 * table.tiled[-1]
+    assert "naive / tiled" in table.table()
+
+
+# ---------------------------------------------------------------- 4. the KV cache
+
+@pytest.mark.parametrize("heads, kv_heads", [(4, 4), (8, 2), (8, 1)])
+def test_decoding_with_the_cache_equals_full_causal_attention_and_recomputing(heads, kv_heads):
+    layer = lesson.toy_layer(d_model=32, heads=heads, kv_heads=kv_heads, seed=3)
+    x = np.random.default_rng(4).standard_normal((20, 32))
+    with_cache, cache = lesson.decode_with_cache(layer, x)
+    full = lesson.full_causal(layer, x)
+    assert with_cache.shape == full.shape == (20, heads, 32 // heads)
+    np.testing.assert_allclose(with_cache, full, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(lesson.decode_recompute(layer, x), full, rtol=1e-12, atol=1e-14)
+    assert len(cache) == 20 and cache.keys.shape == (kv_heads, 20, 32 // heads)
+    assert cache.nbytes == lesson.kv_cache_bytes(1, kv_heads, 32 // heads, 20, bytes_per_value=8)
+
+
+def test_grouped_query_attention_shares_key_value_heads():
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((6, 5, 4))
+    k, v = rng.standard_normal((2, 2, 7, 4))                      # two key/value heads
+    shared = lesson.grouped_query_attention(q, k, v)
+    for h in range(6):                                            # query head h reads key/value head h // 3
+        expected, _ = ac.scaled_dot_product_attention(q[h], k[h // 3], v[h // 3])
+        np.testing.assert_allclose(shared[h], expected, rtol=1e-12)
+    same, _ = ac.scaled_dot_product_attention(q[:2], k, v)
+    np.testing.assert_allclose(lesson.grouped_query_attention(q[:2], k, v), same, rtol=1e-12)  # kv = heads
+    with pytest.raises(ValueError, match="must divide"):
+        lesson.grouped_query_attention(q[:5], k, v)
+
+
+def test_grouped_query_attention_equals_torch_enable_gqa():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    q = rng.standard_normal((8, 5, 4))
+    k, v = rng.standard_normal((2, 2, 9, 4))
+    mask = rng.random((5, 9)) < 0.7
+    mask[:, 0] = True
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v), attn_mask=torch.from_numpy(mask),
+        enable_gqa=True)
+    np.testing.assert_allclose(lesson.grouped_query_attention(q, k, v, mask=mask), expected.numpy(), rtol=1e-12)
+
+
+def test_toy_layer_rejects_heads_that_do_not_divide():
+    with pytest.raises(ValueError, match="kv_heads must divide heads"):
+        lesson.toy_layer(d_model=64, heads=8, kv_heads=3)
+    with pytest.raises(ValueError, match="heads must divide d_model"):
+        lesson.toy_layer(d_model=60, heads=8)
+
+
+def test_kv_cache_bytes_is_the_formula():
+    assert lesson.kv_cache_bytes(32, 8, 128, 4096, 2) == 512 * 2**20            # the quiz's Mistral-shaped answer
+    assert lesson.kv_cache_bytes(1, 1, 1, 1, 1) == 2
+    with pytest.raises(ValueError, match="kv_cache_bytes"):
+        lesson.kv_cache_bytes(0, 8, 128, 4096)
+
+
+def test_published_shapes_agree_with_the_widths_their_sources_give():
+    for m in lesson.PUBLISHED:
+        assert m.heads % m.kv_heads == 0, m.name
+        width = re.search(r"\b(?:dim|n_embd|hidden) (\d+)", m.source)
+        assert width and m.heads * m.d_head == int(width.group(1)), m.name
+
+
+def test_kv_table_shows_gqa_shrinking_the_cache():
+    table = lesson.kv_table(n=4096)
+    rows = {line.split("  ")[0].strip(): line for line in table.splitlines()[1:]}
+    assert "1.25 GiB" in rows["Llama 2 70B"] and rows["Llama 2 70B"].rstrip().endswith("10 GiB")
+    assert "512 MiB" in rows["Mistral 7B"] and "2 GiB" in rows["Llama 2 7B"]
+
+
+def test_decode_times_table_structure():
+    times = lesson.time_decoding(sizes=(8, 16), repeats=1)
+    assert times.with_cache.shape == times.recompute.shape == (2,)
+    assert "speed-up" in times.table()
