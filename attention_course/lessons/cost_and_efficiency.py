@@ -630,8 +630,8 @@ PUBLISHED = (
     ModelShape("Llama 2 70B", 80, 64, 8, 128,
                "params.json released with the weights: n_layers 80, n_heads 64, n_kv_heads 8, dim 8192"),
     ModelShape("Mistral 7B", 32, 32, 8, 128,
-               "Jiang et al. 2023, arXiv:2310.06825, Table 1: dim 4096, n_layers 32, head_dim 128, n_heads 32, "
-               "n_kv_heads 8"),
+               ("Jiang et al. 2023, arXiv:2310.06825, Table 1: dim 4096, n_layers 32, head_dim 128, n_heads 32, "
+                "n_kv_heads 8")),
     ModelShape("Falcon 7B", 32, 71, 1, 64,
                "huggingface.co/tiiuae/falcon-7b config.json: 32 layers, 71 heads, hidden 4544, multi_query"),
 )
@@ -639,8 +639,9 @@ PUBLISHED = (
 
 def kv_table(n: int = 4096, bytes_per_value: int = 2, models=PUBLISHED) -> str:
     """The KV cache of each model for n positions (batch 1, 2-byte values), by the formula."""
-    lines = [f"{'model':<13}{'layers':>7}{'heads':>6}{'kv heads':>9}{'d_head':>7}{'per token':>11}"
-             f"{f'n = {n}':>11}{'if kv heads = heads':>21}"]
+    header = (f"{'model':<13}{'layers':>7}{'heads':>6}{'kv heads':>9}{'d_head':>7}{'per token':>11}"
+              f"{f'n = {n}':>11}{'if kv heads = heads':>21}")
+    lines = [header]
     for m in models:
         per_token = kv_cache_bytes(m.layers, m.kv_heads, m.d_head, 1, bytes_per_value)
         total = kv_cache_bytes(m.layers, m.kv_heads, m.d_head, n, bytes_per_value)
