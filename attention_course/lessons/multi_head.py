@@ -286,7 +286,8 @@ def head_patterns(example: TwoRelations | None = None, heads=HEAD_CHOICES) -> di
 
 
 def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRelations | None = None):
-    """Pick h (1, 2, 4, 8), a head and a token of the hand-built sentence.
+    """Pick h (1, 2, 4, 8), a head (0-7; one that does not exist for this h shows head h - 1) and a
+    token of the hand-built sentence.
 
     Top: every head's (n, n) pattern for this h, the token's row outlined in each (heads that do
     not exist for this h are blank). Bottom: the chosen head's weights, annotated, and its links.
@@ -354,10 +355,13 @@ def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRela
                  + " ".join(f"{w[j, i].max():.2f}" for j in range(h))]
         return "\n".join(lines)
 
+    if h not in HEAD_CHOICES or not 0 <= head < h or token not in tokens:
+        raise ValueError(f"head_explorer: need h in {HEAD_CHOICES}, 0 <= head < h and a token of the sentence, "
+                         f"got h={h!r}, head={head!r}, token={token!r}.")
     controls = dict(
         h=W.SelectionSlider(options=list(HEAD_CHOICES), value=h, description="heads h",
                             continuous_update=True, layout=W.Layout(width="420px")),
-        head=widgets.slider(0, h_max - 1, 1, head, "head"),
+        head=widgets.slider(0, h_max - 1, 1, head, "head"),      # a head >= h shows head h - 1
         token=W.Dropdown(options=[(f"{j}: {t}", j) for j, t in enumerate(tokens)], value=tokens.index(token),
                          description="token"),
     )

@@ -2,15 +2,19 @@
 
 Starts JupyterLab on 127.0.0.1 (free port, random token, throwaway settings, workspace,
 config, data and runtime folders) on a temporary root folder. Opens a copy of
-``tests/browser/widgets_demo.ipynb`` as stored (its static fallbacks must show), then a copy
+``tests/course/browser/widgets_demo.ipynb`` as stored (its static fallbacks must show), then a copy
 without outputs: runs all cells, then clicks a token of the attention explorer,
 drags the temperature slider and answers two quiz questions, checking after each that the
-page changed the way it should and that no error output appeared. A screenshot is saved in
-the test's temporary folder. Skipped where Chromium (/usr/bin/chromium) or Playwright is
-missing; ``.ci/run`` installs Debian's chromium so CI runs it.
+page changed the way it should and that no error output appeared. A second test does the same
+for lessons 08 and 09 (copies in the temporary folder): their stored static views show, then,
+after Run All, it moves the head explorer's h slider and picks a token, and in the mask editor
+applies a preset, moves a slider and clicks a cell. Screenshots are saved in the test's
+temporary folder. Skipped where Chromium (/usr/bin/chromium) or Playwright is missing;
+``.ci/run`` installs Debian's chromium so CI runs it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +36,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 FIXTURE = Path(__file__).parent / "browser" / "widgets_demo.ipynb"
 STORED = "stored_outputs.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+LESSONS = [NOTEBOOKS / "08_multi_head.ipynb", NOTEBOOKS / "09_masking.ipynb"]
 TIMEOUT_MS = 120_000            # a 2-core CI machine shared with other jobs: be patient, not flaky
 
 pytestmark = [
@@ -58,18 +64,23 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data))
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on a temporary root folder holding a clean copy of the fixture."""
-    root, state = tmp_path / "root", tmp_path / "jupyter"
-    root.mkdir()
+def _clean_copy(source: Path, target: Path) -> None:
+    """``source`` without outputs (as a learner who has not run it yet sees it) at ``target``."""
     nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.read(FIXTURE, as_version=4)
+    nb = nbformat.read(source, as_version=4)
     for cell in nb.cells:                               # start from a notebook with no outputs
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    nbformat.write(nb, root / FIXTURE.name)
-    shutil.copy(FIXTURE, root / STORED)                # as stored in the repo, outputs included
+    nbformat.write(nb, target)
+
+
+@contextlib.contextmanager
+def _jupyterlab(tmp_path, files):
+    """A JupyterLab server on a temporary root folder; ``files`` maps a name in it to a writer(path)."""
+    root, state = tmp_path / "root", tmp_path / "jupyter"
+    root.mkdir()
+    for name, write in files.items():
+        write(root / name)
 
     settings = state / "settings"
     # No network and no pop-ups: no news, no update check, every cell kept in the DOM.
@@ -100,6 +111,25 @@ def lab(tmp_path):
         yield {"base": base, "token": token, "root": root, "log": log_path}
     finally:
         _stop(server)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on a temporary root folder holding a clean copy of the fixture."""
+    with _jupyterlab(tmp_path, {FIXTURE.name: lambda path: _clean_copy(FIXTURE, path),
+                                STORED: lambda path: shutil.copy(FIXTURE, path)}) as server:   # as stored
+        yield server
+
+
+@pytest.fixture
+def lesson_lab(tmp_path):
+    """A JupyterLab server holding lessons 08 and 09: clean copies, and copies as stored (outputs)."""
+    files = {}
+    for notebook in LESSONS:
+        files[notebook.name] = lambda path, nb=notebook: _clean_copy(nb, path)
+        files[f"stored_{notebook.name}"] = lambda path, nb=notebook: shutil.copy(nb, path)
+    with _jupyterlab(tmp_path, files) as server:
+        yield server
 
 
 def _wait_until_up(server, base, token, log_path, timeout=120.0):
@@ -315,3 +345,106 @@ def test_explorer_slider_and_quiz_work_in_jupyterlab(lab, tmp_path):
     assert not js_errors, js_errors
     assert hashlib.sha256(FIXTURE.read_bytes()).hexdigest() == fixture_hash      # the repo's copy untouched
     assert (tmp_path / "jupyterlab.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------------------
+# lessons 08 and 09: the head explorer and the mask editor
+# ---------------------------------------------------------------------------------------------
+def _widget_cell(page, code: str):
+    """The code cell whose source contains ``code``."""
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(has_text=code)
+    expect(cell).to_have_count(1)
+    return cell
+
+
+def _press_on_handle(handle, key: str, times: int = 1):
+    """Move a slider with the keyboard, as a learner can: focus its handle, press an arrow key."""
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+def _open_and_run(page, lab, name):
+    page.goto(f"{lab['base']}/lab/tree/{name}?reset&token={lab['token']}", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=TIMEOUT_MS)
+    _wait_idle(page)
+    _run_all(page)
+    assert not _errors_on_page(page), _errors_on_page(page)
+
+
+def test_lessons_08_and_09_widgets_work_in_jupyterlab(lesson_lab, tmp_path):
+    lab = lesson_lab
+    hashes = {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in LESSONS}
+    js_errors = []
+    expect.set_options(timeout=TIMEOUT_MS)        # long notebooks and a kernel on a busy machine: be patient
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1800})
+        try:
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            # --- as stored (untrusted, no kernel run): the static views of both widgets -------
+            for notebook, marker in ((LESSONS[0], "Static view: run the notebook to move the sliders."),
+                                     (LESSONS[1], "Static view of the mask editor")):
+                page.goto(f"{lab['base']}/lab/tree/stored_{notebook.name}?reset&token={lab['token']}",
+                          timeout=TIMEOUT_MS)
+                outputs = page.locator(".jp-OutputArea-output")
+                expect(outputs.filter(has_text=marker)).to_have_count(1)
+                expect(outputs.filter(has_text="Check yourself")).not_to_have_count(0)
+                assert page.locator('.jp-OutputArea-output img[src^="data:image/png;base64,"]').count() >= 3
+                assert not _errors_on_page(page), _errors_on_page(page)
+
+            # --- 08: the head explorer -------------------------------------------------------
+            _open_and_run(page, lab, LESSONS[0].name)
+            explorer = _widget_cell(page, "lesson.head_explorer(")
+            summary = explorer.locator(".widget-html pre")
+            image = explorer.locator("img.widget-image")
+            expect(summary).to_contain_text("h = 2 heads of d_head = 16 / 2 = 8")
+            expect(summary).to_contain_text("head 0, query 4 'it': 'because' 0.92")
+            src = image.get_attribute("src")
+            _press_on_handle(explorer.locator(".noUi-handle").first, "ArrowRight")       # h: 2 -> 4
+            expect(summary).to_contain_text("h = 4 heads of d_head = 16 / 4 = 4")
+            expect(image).not_to_have_attribute("src", src)
+            src = image.get_attribute("src")
+            explorer.locator("select").select_option(label="1: bird")                   # pick a token
+            expect(summary).to_contain_text("query 1 'bird'")
+            expect(image).not_to_have_attribute("src", src)
+            _press_on_handle(explorer.locator(".noUi-handle").nth(1), "End")              # head: to the last
+            expect(summary).to_contain_text("there is no head 7 with h = 4: showing head 3")
+            _wait_idle(page)
+            assert not _errors_on_page(page), _errors_on_page(page)
+            explorer.screenshot(path=str(tmp_path / "08_head_explorer.png"))
+
+            # --- 09: the mask editor ---------------------------------------------------------
+            _open_and_run(page, lab, LESSONS[1].name)
+            editor = _widget_cell(page, "lesson.mask_editor(")
+            summary = editor.locator(".widget-html pre")
+            image = editor.locator("img.widget-image")
+            expect(summary).to_contain_text("21 of 36 cells may attend (causal)")
+            src = image.get_attribute("src")
+            editor.locator("select").first.select_option("padding")                      # a preset
+            expect(summary).to_contain_text("24 of 36 cells may attend (padding)")
+            expect(image).not_to_have_attribute("src", src)
+            _press_on_handle(editor.locator(".noUi-handle").first, "ArrowLeft")          # length 4 -> 3
+            expect(summary).to_contain_text("18 of 36 cells may attend (padding)")
+            cell_button = editor.locator('button[title="query 5 (mat) -> key 0 (a)"]')
+            expect(cell_button).to_have_text("✓")
+            src = image.get_attribute("src")
+            cell_button.click()                                                          # toggle one cell
+            expect(summary).to_contain_text("17 of 36 cells may attend (padding, 1 toggled by hand)")
+            expect(cell_button).to_have_text("·")
+            expect(image).not_to_have_attribute("src", src)
+            _press_on_handle(editor.locator(".noUi-handle").first, "Home")               # length 0: all empty
+            expect(summary).to_contain_text("rows with nothing to attend to: a, cat, sat, on, the, mat")
+            _wait_idle(page)
+            problems = _errors_on_page(page)
+            editor.screenshot(path=str(tmp_path / "09_mask_editor.png"))
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)   # to see what went wrong
+            raise
+        finally:
+            browser.close()
+            expect.set_options(timeout=5_000)      # Playwright's default, for the other tests
+    assert not problems, problems
+    assert not js_errors, js_errors
+    assert {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in LESSONS} == hashes   # repo copies untouched

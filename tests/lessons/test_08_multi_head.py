@@ -152,6 +152,7 @@ def test_the_explorer_moves_to_every_setting_and_says_d_head():
         assert "parameters stay 4 x 16 x 16 = 1024" in explorer.text
     explorer.set(h=2, head=7)
     assert "there is no head 7 with h = 2: showing head 1" in explorer.text
+    assert "head 1, query 0 'the'" in explorer.text
     bundle = explorer._repr_mimebundle_()
     assert "data:image/png;base64," in bundle["text/html"] and "h = 2" in bundle["text/plain"]
 
