@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ._backend import check_positive_ints, namespace, shape_str
+import numpy as np
+
+from ._backend import check_mask, check_positive_ints, namespace, shape_str
 from .attention import scaled_dot_product_attention
 
 
@@ -171,6 +173,10 @@ def _multi_head_args(query, key, value, w_q, w_k, w_v, w_o, num_heads, mask, b_q
             raise ValueError(f"{f}: {name} must be a vector of {width} numbers, got {name} {shape_str(a[name])}.")
     if "mask" in a:
         a["mask"] = _mask_for_heads(f, a["mask"], a["query"])
+        batch = np.broadcast_shapes(tuple(a["query"].shape[:-2]), tuple(a["key"].shape[:-2]))
+        scores = (*batch, int(num_heads), a["query"].shape[-2], a["key"].shape[-2])
+        check_mask(f, a["mask"], scores, f"query {shape_str(a['query'])}, key {shape_str(a['key'])}, "
+                                         f"{num_heads} heads: scores (..., h, n_q, n_k) = {scores}")
     return a
 
 

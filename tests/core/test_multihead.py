@@ -223,3 +223,12 @@ def test_module_repr_names_its_sizes():
     pytest.importorskip("torch")
     assert repr(ac.MultiHeadAttention(8, 2, bias=False)) == \
         "MultiHeadAttention(d_model=8, num_heads=2, d_head=4, bias=False)"
+
+
+def test_a_mask_that_does_not_fit_the_scores_is_named_by_multi_head_attention():
+    query, key, value, ws, _ = random_mha(4, batch=(2,), n_q=3, n_k=4)
+    with pytest.raises(ValueError, match=r"multi_head_attention: mask of shape \(3, 3\).*scores \(\.\.\., h, n_q, n_k\) "
+                                         r"= \(2, 3, 3, 4\)"):
+        ac.multi_head_attention(query, key, value, *ws, 3, mask=np.ones((3, 3), bool))
+    with pytest.raises(TypeError, match="multi_head_attention: mask must be bool"):
+        ac.multi_head_attention(query, key, value, *ws, 3, mask=np.ones((3, 4), np.int64))
