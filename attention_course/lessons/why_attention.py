@@ -6,44 +6,64 @@ by default).
 
 Fixed context (an encoder-decoder without attention)
     A linear recurrent encoder reads the tokens left to right into one state
-    of ``vector_size`` numbers::
+    of ``vector_size`` numbers (d_h in the notebook)::
 
-        h_0 = 0,   h_t = h_{t-1} R + e_t B          e_t (d_token,), h_t (vector_size,)
+        h_0 = 0,   h_t = h_{t-1} R + e_t B          e_t (d_token,), h_t (d_h,)
 
-    R (vector_size, vector_size) is a random rotation, so nothing fades on
-    purpose: any loss comes from the squeeze alone. B (d_token, vector_size)
-    is random. The decoder only gets the final state h_n; we fit the best
-    *linear* read-out (least squares on training sequences) from h_n to the
-    token vector at ``position`` and answer with the nearest token vector.
+    R (d_h, d_h) is a random rotation, so nothing fades on purpose: any loss
+    comes from the squeeze alone. B (d_token, d_h) is random. The decoder only
+    gets the final state h_n; we fit the best *linear* read-out (least squares
+    on training sequences) from h_n to the token vector at ``position`` and
+    answer with the nearest token vector.
 
 Attention
-    Keep all ``length`` token vectors (the values) together with a key per
-    position (a random unit vector of ``vector_size`` numbers). The decoder asks
-    with the key of the position it wants as its query; softmax turns the
-    ``length`` scores into weights; the answer is the nearest token vector to
-    the weighted average of the values.
+    Keep all ``length`` token vectors (the values V) together with a key per
+    position (a random unit vector of ``key_size`` numbers, d_k). The query is
+    handed to the decoder: the key of the position it wants (an oracle; in a
+    trained model the query is computed, in Bahdanau's decoder from its own
+    state). softmax(beta q K^T) turns the ``length`` scores into weights; the
+    answer is the token vector nearest to the weighted average of the values.
 
 What it shows, honestly: a linear read-out of a fixed state recovers the
 token perfectly while the input has no more numbers than the state
-(length * d_token <= vector_size), then falls toward chance as sequences
-grow, because every token must share the same few numbers. Attention does not
-beat that limit by magic: it keeps ``length`` vectors instead of one, and the
-query chooses among them. (A cleverer non-linear decoder could squeeze out
-more from the fixed state; noise and finite precision set the same kind of
-limit in practice.) Everything is numpy, seeded and takes milliseconds.
+(length * d_token <= d_h), then falls toward chance as sequences grow,
+because every token must share the same few numbers. Attention does not beat
+that limit by magic: it keeps ``length`` vectors and keys instead of one
+state, and the query chooses among them. (A cleverer non-linear decoder could
+squeeze out more from the fixed state.) Everything is numpy, seeded, and runs
+with one BLAS thread: these matrices are small, and on a shared machine more
+threads only fight each other.
 """
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._backend import check_positive_ints
-from ..attention import scaled_dot_product_attention
+from ..softmax import softmax
 
 DEFAULT_VOCAB_SIZE = 16
 DEFAULT_D_TOKEN = 8
+DEFAULT_KEY_SIZE = 16
 DEFAULT_SHARPNESS = 10.0
+N_TRAIN, N_TEST = 2000, 1000
+
+_threads = None
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block with numpy's BLAS on one thread (small matrices: threads only add contention)."""
+    global _threads
+    if _threads is None:
+        from threadpoolctl import ThreadpoolController
+
+        _threads = ThreadpoolController()
+    with _threads.limit(limits=1, user_api="blas"):
+        yield
 
 
 def _check_position(position, length) -> int:
@@ -145,57 +165,69 @@ def nearest_token(guesses, vectors) -> np.ndarray:
     return distances.argmin(axis=1)
 
 
+def experiment_sequences(length: int, n_train: int = N_TRAIN, n_test: int = N_TEST, *,
+                         vocab_size: int = DEFAULT_VOCAB_SIZE, seed: int = 0):
+    """Token ids for one length: (train (n_train, length), test (n_test, length)), the same for every
+    vector size and for both decoders, so their scores are compared on the same sequences."""
+    check_positive_ints("experiment_sequences", length=length, n_train=n_train, n_test=n_test)
+    train = random_sequences(n_train, length, vocab_size, np.random.default_rng([seed, 1, length]))
+    test = random_sequences(n_test, length, vocab_size, np.random.default_rng([seed, 3, length]))
+    return train, test
+
+
 def fixed_context_recovery(length: int, vector_size: int, position: int = 0, *,
                            vocab_size: int = DEFAULT_VOCAB_SIZE, d_token: int = DEFAULT_D_TOKEN,
-                           n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> float:
+                           n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = 0) -> float:
     """Fraction of test sequences whose token at ``position`` is recovered from the final state alone."""
     check_positive_ints("fixed_context_recovery", length=length, vector_size=vector_size)
     position = _check_position(position, length)
-    vectors = token_vectors(vocab_size, d_token, seed)
+    vocab = token_vectors(vocab_size, d_token, seed)                       # (V, d_token)
     encoder = FixedContextEncoder.random(d_token, vector_size, seed)
-    rng = np.random.default_rng([seed, 1, length, vector_size])
-    train = random_sequences(n_train, length, vocab_size, rng)
-    test = random_sequences(n_test, length, vocab_size, rng)
-    w = fit_linear_readout(encoder.encode(vectors[train]), vectors[train[:, position]])
-    guesses = apply_readout(encoder.encode(vectors[test]), w)
-    return float(np.mean(nearest_token(guesses, vectors) == test[:, position]))
+    train, test = experiment_sequences(length, n_train, n_test, vocab_size=vocab_size, seed=seed)
+    with one_blas_thread():
+        w = fit_linear_readout(encoder.encode(vocab[train]), vocab[train[:, position]])   # (d_h + 1, d_token)
+        guess = apply_readout(encoder.encode(vocab[test]), w)                             # (n_test, d_token)
+    return float(np.mean(nearest_token(guess, vocab) == test[:, position]))
 
 
-def position_keys(length: int, vector_size: int, seed: int = 0) -> np.ndarray:
-    """One random unit-length key per position: (length, vector_size)."""
-    rng = np.random.default_rng([seed, 2, length, vector_size])
-    keys = rng.standard_normal((length, vector_size))
+def position_keys(length: int, key_size: int = DEFAULT_KEY_SIZE, seed: int = 0) -> np.ndarray:
+    """One random unit-length key per position: (length, key_size)."""
+    check_positive_ints("position_keys", length=length, key_size=key_size)
+    rng = np.random.default_rng([seed, 2, length, key_size])
+    keys = rng.standard_normal((length, key_size))
     return keys / np.linalg.norm(keys, axis=1, keepdims=True)
 
 
-def attention_recovery(length: int, vector_size: int, position: int = 0, *,
+def attention_recovery(length: int, key_size: int = DEFAULT_KEY_SIZE, position: int = 0, *,
                        vocab_size: int = DEFAULT_VOCAB_SIZE, d_token: int = DEFAULT_D_TOKEN,
-                       sharpness: float = DEFAULT_SHARPNESS, n_test: int = 1000, seed: int = 0,
+                       sharpness: float = DEFAULT_SHARPNESS, n_test: int = N_TEST, seed: int = 0,
                        return_weights: bool = False):
     """Fraction of test sequences whose token at ``position`` is recovered by attention.
 
-    q = key of ``position`` (1, vector_size); K = position keys (length, vector_size);
-    V = the sequence's token vectors (length, d_token);
-    weights = softmax(sharpness * q K^T) (1, length); answer = nearest token to weights @ V.
-    With ``return_weights=True`` also returns the (length,) weights (the same for every sequence).
+    q = key of ``position`` (key_size,), handed to the decoder; K = position keys (length, key_size);
+    V = each sequence's token vectors (length, d_token); weights = softmax(sharpness * q K^T) (length,),
+    the same for every sequence; answer = nearest token to weights @ V.
+    With ``return_weights=True`` also returns the (length,) weights.
     """
-    check_positive_ints("attention_recovery", length=length, vector_size=vector_size)
+    check_positive_ints("attention_recovery", length=length, key_size=key_size)
     position = _check_position(position, length)
-    vectors = token_vectors(vocab_size, d_token, seed)
-    keys = position_keys(length, vector_size, seed)
-    test = random_sequences(n_test, length, vocab_size, np.random.default_rng([seed, 3, length, vector_size]))
-    query = keys[position][None, None, :]                                   # (1, 1, vector_size)
-    context, weights = scaled_dot_product_attention(query, keys[None], vectors[test], scale=sharpness)
-    # context (n_test, 1, d_token); weights (n_test, 1, length), identical rows: the keys are shared
-    accuracy = float(np.mean(nearest_token(context[:, 0], vectors) == test[:, position]))
-    return (accuracy, weights[0, 0]) if return_weights else accuracy
+    vocab = token_vectors(vocab_size, d_token, seed)                       # (V, d_token)
+    keys = position_keys(length, key_size, seed)                           # K (length, d_k)
+    _, test = experiment_sequences(length, 1, n_test, vocab_size=vocab_size, seed=seed)
+    with one_blas_thread():
+        weights = softmax(sharpness * keys @ keys[position])               # (length,)
+        context = weights @ vocab[test]                                    # (n_test, d_token)
+    accuracy = float(np.mean(nearest_token(context, vocab) == test[:, position]))
+    return (accuracy, weights) if return_weights else accuracy
 
 
 @dataclass(frozen=True)
 class RecoveryTable:
     """Results of ``recovery_table``.
 
-    lengths (L,), vector_sizes (S,), fixed (S, L) and attention (S, L) accuracies, chance = 1 / vocab_size.
+    lengths (L,), vector_sizes (S,); fixed (S, L) accuracies of the fixed vector, one row per size;
+    attention (L,) accuracies of attention with keys of ``key_size`` numbers (it has no fixed vector);
+    chance = 1 / vocab_size.
     """
 
     lengths: tuple
@@ -204,31 +236,30 @@ class RecoveryTable:
     attention: np.ndarray
     chance: float
     d_token: int
+    key_size: int
 
-    def row(self, vector_size):
-        """(fixed (L,), attention (L,)) for one vector size."""
-        i = self.vector_sizes.index(vector_size)
-        return self.fixed[i], self.attention[i]
+    def row(self, vector_size) -> np.ndarray:
+        """The fixed vector's accuracies (L,) for one vector size."""
+        if vector_size not in self.vector_sizes:
+            raise ValueError(f"RecoveryTable: vector_size must be one of {self.vector_sizes}, got {vector_size}.")
+        return self.fixed[self.vector_sizes.index(vector_size)]
 
     def at(self, length, vector_size):
         """(fixed, attention) accuracy at one grid point."""
-        fixed, attention = self.row(vector_size)
         j = self.lengths.index(length)
-        return float(fixed[j]), float(attention[j])
+        return float(self.row(vector_size)[j]), float(self.attention[j])
 
 
-def recovery_table(lengths, vector_sizes, position: int = 0, *, vocab_size: int = DEFAULT_VOCAB_SIZE,
-                   d_token: int = DEFAULT_D_TOKEN, seed: int = 0, **kwargs) -> RecoveryTable:
-    """Run both experiments on a grid of sequence lengths x vector sizes."""
+def recovery_table(lengths, vector_sizes, position: int = 0, *, key_size: int = DEFAULT_KEY_SIZE,
+                   vocab_size: int = DEFAULT_VOCAB_SIZE, d_token: int = DEFAULT_D_TOKEN, seed: int = 0,
+                   n_train: int = N_TRAIN, n_test: int = N_TEST) -> RecoveryTable:
+    """Run both experiments on a grid of sequence lengths x fixed-vector sizes."""
     lengths, vector_sizes = tuple(int(n) for n in lengths), tuple(int(s) for s in vector_sizes)
-    shape = (len(vector_sizes), len(lengths))
-    fixed, attention = np.empty(shape), np.empty(shape)
-    common = dict(vocab_size=vocab_size, d_token=d_token, seed=seed)
-    for i, size in enumerate(vector_sizes):
-        for j, length in enumerate(lengths):
-            fixed[i, j] = fixed_context_recovery(length, size, position, **common, **kwargs)
-            attention[i, j] = attention_recovery(length, size, position, **common)
-    return RecoveryTable(lengths, vector_sizes, fixed, attention, 1.0 / vocab_size, d_token)
+    common = dict(vocab_size=vocab_size, d_token=d_token, seed=seed, n_test=n_test)
+    fixed = np.array([[fixed_context_recovery(n, size, position, n_train=n_train, **common) for n in lengths]
+                      for size in vector_sizes])
+    attention = np.array([attention_recovery(n, key_size, position, **common) for n in lengths])
+    return RecoveryTable(lengths, vector_sizes, fixed, attention, 1.0 / vocab_size, d_token, key_size)
 
 
 # --- A decoder that chooses a different context at each step -----------------------------
@@ -268,29 +299,24 @@ def toy_alignment():
 
 # --- Figures (matplotlib is imported only when you draw) ----------------------------------
 
+FIXED_COLOR, ATTENTION_COLOR = "#7b2a8c", "black"
+
+
 def plot_recovery(table: RecoveryTable, ax=None, title="Recovering the first token"):
-    """Accuracy vs sequence length: one solid line per vector size (fixed context) and
-    dashed lines for attention; the dotted line is chance. Returns the figure."""
+    """Accuracy vs sequence length: a solid line per fixed-vector size, one dashed black line for
+    attention, a dotted line for chance. Returns the figure."""
     from .. import viz
 
-    if ax is None:
-        fig, ax = viz.new_figure(width=7.0, height=3.8)
-    else:
-        fig = ax.get_figure(root=True)
-    colors = _size_colors(len(table.vector_sizes))
-    for color, size, fixed, attention in zip(colors, table.vector_sizes, table.fixed, table.attention):
-        ax.plot(table.lengths, fixed, "o-", color=color, markersize=3.5, label=f"fixed vector, {size} numbers")
-        ax.plot(table.lengths, attention, "--", color=color, linewidth=1.2, alpha=0.8)
-    ax.plot([], [], "k--", linewidth=1.2, label="attention (every size)")
-    ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance (a random guess)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(table.lengths, [str(n) for n in table.lengths])
-    ax.set_ylim(-0.02, 1.05)
-    ax.set_xlabel("sequence length (tokens)")
-    ax.set_ylabel("first token recovered (fraction)")
-    ax.set_title(title)
-    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    return fig
+    sizes = table.vector_sizes
+    chart = viz.lines(table.lengths, np.vstack([table.fixed, table.attention]),
+                      [f"fixed vector, d_h = {s}" for s in sizes] + [f"attention (d_k = {table.key_size})"],
+                      ax=ax if ax is not None else viz.new_figure(width=7.0, height=3.8)[1], title=title,
+                      styles=["o-"] * len(sizes) + ["--"], colors=_size_colors(len(sizes)) + [ATTENTION_COLOR],
+                      xlabel="sequence length n (tokens)", ylabel="first token recovered (fraction)",
+                      ylim=(-0.02, 1.05), logx=True, xticks=table.lengths, legend=None)
+    chart.ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance (a random guess)")
+    chart.ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return chart.fig
 
 
 def _size_colors(n):
@@ -306,69 +332,58 @@ def plot_alignment(weights, source, target, ax=None):
 
     return viz.heatmap(weights, list(target), list(source), ax=ax,
                        title="Where each French step looks", xlabel="English word (key)",
-                       ylabel="French word being written (query)")
+                       ylabel="French word being written (query)", colorbar_label="attention weight")
 
 
 # --- Widget: sequence length and vector size --------------------------------------------------
 
 def recovery_explorer(table: RecoveryTable, length: int = 16, vector_size: int = 32):
-    """Sliders for the sequence length and the fixed vector's size, over the curves of ``table``.
+    """Sliders for the sequence length and the fixed vector's size d_h, over the curves of ``table``.
 
-    The curves come from ``table`` (one per vector size); the two dots are computed live at the
-    chosen length. Returns an ``attention_course.widgets.Interactive``.
+    The curves come from ``table``; the two dots are computed live at the chosen length.
+    Returns an ``attention_course.widgets.Interactive``.
     """
     import ipywidgets as W
 
-    from .. import widgets
+    from .. import viz, widgets
 
-    if vector_size not in table.vector_sizes:
-        raise ValueError(f"recovery_explorer: vector_size must be one of {table.vector_sizes}, got {vector_size}.")
-    max_length = max(table.lengths)
+    table.row(vector_size)                                      # a size the table has, or a ValueError
+    d_token, d_k = table.d_token, table.key_size
+
+    @functools.lru_cache(maxsize=None)                          # a point seen once is not recomputed
+    def live(length, vector_size):
+        return (fixed_context_recovery(length, vector_size, d_token=d_token),
+                attention_recovery(length, d_k, d_token=d_token))
 
     def setup(fig):
-        ax = fig.add_subplot()
-        fixed, attention = table.row(vector_size)
-        state = {
-            "fixed": ax.plot(table.lengths, fixed, "o-", color="#7b2a8c", markersize=3, label="fixed vector")[0],
-            "attention": ax.plot(table.lengths, attention, "s--", color="#2a9d8f", markersize=3,
-                                 label="attention")[0],
-            "budget": ax.axvline(vector_size / table.d_token, color="0.4", linestyle="--", linewidth=1,
-                                 label="length x d_token = vector size"),
-            "fixed_dot": ax.plot([length], [0], "o", color="#7b2a8c", markersize=10, alpha=0.5)[0],
-            "attention_dot": ax.plot([length], [1], "s", color="#2a9d8f", markersize=10, alpha=0.5)[0],
-        }
-        ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(table.lengths, [str(n) for n in table.lengths])
-        ax.set_xlim(0.8, max_length * 1.25)
-        ax.set_ylim(-0.02, 1.08)
-        ax.set_xlabel("sequence length (tokens)")
-        ax.set_ylabel("first token recovered (fraction)")
-        ax.set_title("Squeeze into one vector, or look back?")
-        ax.legend(fontsize=7.5, loc="lower left", frameon=False)
-        return state
+        chart = viz.lines(table.lengths, [table.row(vector_size), table.attention], ["fixed vector", "attention"],
+                          ax=fig.add_subplot(), title="Squeeze into one vector, or look back?",
+                          styles=["o-", "s--"], colors=[FIXED_COLOR, ATTENTION_COLOR], dots=True,
+                          xlabel="sequence length n (tokens)", ylabel="first token recovered (fraction)",
+                          ylim=(-0.02, 1.08), logx=True, xticks=table.lengths, legend=None)
+        budget = chart.ax.axvline(1, color="0.4", linestyle="-.", linewidth=1, label="n × d_token = d_h")
+        chart.ax.axhline(table.chance, color="0.5", linestyle=":", linewidth=1, label="chance")
+        chart.ax.set_xlim(0.8, max(table.lengths) * 1.25)
+        chart.ax.legend(fontsize=7.5, loc="lower left", frameon=False)
+        return chart, budget
 
     def update(state, length, vector_size):
-        fixed, attention = table.row(vector_size)
-        state["fixed"].set_ydata(fixed)
-        state["attention"].set_ydata(attention)
-        state["budget"].set_xdata([vector_size / table.d_token] * 2)
-        f = fixed_context_recovery(length, vector_size, d_token=table.d_token)
-        a = attention_recovery(length, vector_size, d_token=table.d_token)
-        state["fixed_dot"].set_data([length], [f])
-        state["attention_dot"].set_data([length], [a])
-        numbers = length * table.d_token
-        tokens = "1 token" if length == 1 else f"{length} tokens"
-        return (f"{tokens} x {table.d_token} numbers = {numbers} numbers to remember; "
-                f"the fixed vector holds {vector_size} ({'fits' if numbers <= vector_size else 'does not fit'}).\n"
+        chart, budget = state
+        chart.update([table.row(vector_size), table.attention])
+        budget.set_xdata([vector_size / d_token] * 2)
+        f, a = live(length, vector_size)
+        chart.mark(length, [f, a])
+        numbers, tokens = length * d_token, "1 token" if length == 1 else f"{length} tokens"
+        return (f"{tokens} x {d_token} numbers = {numbers} numbers to remember; the fixed vector holds "
+                f"d_h = {vector_size} ({'fits' if numbers <= vector_size else 'does not fit'}).\n"
                 f"first token recovered: fixed vector {f:.0%}, attention {a:.0%} (chance {table.chance:.0%}).\n"
-                f"attention keeps {'the token vector and its key' if length == 1 else f'all {length} token vectors and {length} keys'}"
-                f" ({length * (table.d_token + vector_size)} numbers).")
+                f"attention keeps {length} token vector{'s' * (length > 1)} and {length} key{'s' * (length > 1)}: "
+                f"{length} x ({d_token} + {d_k}) = {length * (d_token + d_k)} numbers.")
 
     return widgets.Interactive(
         setup, update, figsize=(6.4, 3.8),
-        length=widgets.slider(1, max_length, 1, length, "sequence length"),
+        length=widgets.slider(1, max(table.lengths), 1, length, "sequence length n"),
         vector_size=W.SelectionSlider(options=list(table.vector_sizes), value=vector_size,
-                                      description="vector size", style={"description_width": "initial"},
+                                      description="fixed vector size d_h", style={"description_width": "initial"},
                                       layout=W.Layout(width="420px")),
     )

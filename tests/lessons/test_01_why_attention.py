@@ -45,9 +45,9 @@ def test_bigger_vector_helps_the_fixed_state():
 
 
 def test_attention_does_not_degrade_with_length():
-    for vector_size in (16, 32):
+    for key_size in (16, 32):
         for length in (1, 8, 32, 64, 128):
-            assert bn.attention_recovery(length, vector_size, n_test=400) == 1.0
+            assert bn.attention_recovery(length, key_size, n_test=400) == 1.0
 
 
 def test_attention_weights_focus_on_the_asked_position():
@@ -70,12 +70,49 @@ def test_any_position_can_be_asked_for():
 
 def test_recovery_table_matches_single_runs_and_shapes():
     table = bn.recovery_table([2, 16], [16, 32], n_train=500, n_test=300)
-    assert table.fixed.shape == table.attention.shape == (2, 2)
-    assert table.chance == pytest.approx(CHANCE)
+    assert table.fixed.shape == (2, 2) and table.attention.shape == (2,)      # attention has no fixed vector
+    assert table.chance == pytest.approx(CHANCE) and table.key_size == bn.DEFAULT_KEY_SIZE
     assert table.at(16, 16)[0] == bn.fixed_context_recovery(16, 16, n_train=500, n_test=300)
+    assert table.at(16, 16)[1] == bn.attention_recovery(16, n_test=300)
     assert table.at(2, 32) == (1.0, 1.0)
-    fixed, attention = table.row(16)
+    fixed = table.row(16)
     assert fixed[1] < fixed[0]
+    with pytest.raises(ValueError, match="vector_size"):
+        table.row(64)
+
+
+def test_both_decoders_are_scored_on_the_same_sequences():
+    _, test_a = bn.experiment_sequences(12, 50, 40)
+    _, test_b = bn.experiment_sequences(12, 1, 40)
+    train, _ = bn.experiment_sequences(12, 50, 40)
+    np.testing.assert_array_equal(test_a, test_b)          # the test set does not depend on n_train ...
+    assert train.shape == (50, 12)
+    with pytest.raises(ValueError, match="length"):
+        bn.experiment_sequences(0)
+
+
+def test_the_notebooks_three_line_versions_are_the_experiments():
+    vocab, encoder = bn.token_vectors(), bn.FixedContextEncoder.random(D_TOKEN, 32)
+    train, test = bn.experiment_sequences(12, 800, 300)
+    w = bn.fit_linear_readout(encoder.encode(vocab[train]), vocab[train[:, 0]])
+    guess = bn.apply_readout(encoder.encode(vocab[test]), w)
+    assert np.mean(bn.nearest_token(guess, vocab) == test[:, 0]) == bn.fixed_context_recovery(12, 32, n_train=800,
+                                                                                               n_test=300)
+    keys = bn.position_keys(12)
+    weights = ac.softmax(bn.DEFAULT_SHARPNESS * keys @ keys[0])
+    context = weights @ vocab[test]
+    assert context.shape == (300, D_TOKEN)
+    assert np.mean(bn.nearest_token(context, vocab) == test[:, 0]) == bn.attention_recovery(12, n_test=300)
+
+
+def test_experiments_run_on_one_blas_thread_and_restore_the_setting():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    with bn.one_blas_thread():
+        inside = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before
 
 
 def test_results_are_seeded():
@@ -112,7 +149,9 @@ def test_toy_alignment_is_not_a_diagonal():
     source, target, keys, queries = bn.toy_alignment()
     assert keys.shape == (len(source), len(bn.ALIGNMENT_FEATURES))
     assert queries.shape == (len(target), len(bn.ALIGNMENT_FEATURES))
-    _, weights = ac.scaled_dot_product_attention(queries, keys, keys, scale=3.0)
+    weights = ac.softmax(3.0 * queries @ keys.T)          # the notebook's plain version ...
+    _, package = ac.scaled_dot_product_attention(queries, keys, keys, scale=3.0)
+    np.testing.assert_allclose(weights, package)          # ... is the package's attention with scale 3
     picks = [source[j] for j in weights.argmax(axis=1)]
     assert picks == ["the", "cat", "black", "drinks", "milk", "milk"]
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
@@ -132,10 +171,11 @@ def test_quiz_numbers_come_from_the_experiment():
     def first_below_90(size):
         return next(n for n in range(1, 64) if bn.fixed_context_recovery(n, size) < 0.9)
     assert [first_below_90(s) for s in (16, 32, 64, 128)] == [4, 7, 13, 26]
+    assert "4 to 7, 13 and 26" in bank.questions[2].options[2].explain
     assert bank.answer(2, [0, 1, 2]).correct and not bank.answer(2, [0, 1, 2, 3]).correct
     # Q4: 'noir' looks mostly at 'black'
     source, target, keys, queries = bn.toy_alignment()
-    _, weights = ac.scaled_dot_product_attention(queries, keys, keys, scale=3.0)
+    weights = ac.softmax(3.0 * queries @ keys.T)
     assert source[weights[target.index("noir")].argmax()] == "black" and bank.answer(3, 0).correct
     # Q5: the weighted sum of values
     context = np.array([0.1, 0.7, 0.2]) @ np.array([[1, 0], [0, 1], [1, 1]])
@@ -178,15 +218,22 @@ def test_context_exercise_stub_and_solution():
 def test_explorer_follows_both_knobs_to_their_ends():
     table = bn.recovery_table([1, 4, 16, 64], [8, 32, 128], n_train=600, n_test=300)
     explorer = bn.recovery_explorer(table, length=16, vector_size=32)
-    assert "16 tokens" in explorer.text and "holds 32" in explorer.text
+    assert "16 tokens" in explorer.text and "d_h = 32" in explorer.text
     for length in (1, 64):
         for size in (8, 128):
             explorer.set(length=length, vector_size=size)
-            assert f"holds {size}" in explorer.text and "nan" not in explorer.text.lower()
+            assert f"d_h = {size}" in explorer.text and "nan" not in explorer.text.lower()
+            chart, budget = explorer.state
+            assert list(chart.curves[0].get_ydata()) == list(table.row(size))
+            assert budget.get_xdata()[0] == size / D_TOKEN
+            fixed_dot, attention_dot = (d.get_data() for d in chart.dots)
+            assert fixed_dot[0] == [length] and attention_dot[1] == [1.0]
     explorer.set(length=64, vector_size=8)
     assert "fixed vector 100%" not in explorer.text and "attention 100%" in explorer.text
+    assert f"64 x (8 + {bn.DEFAULT_KEY_SIZE})" in explorer.text
     explorer.set(length=1, vector_size=8)
     assert "fixed vector 100%" in explorer.text and "1 token x" in explorer.text
+    assert "1 token vector and 1 key:" in explorer.text
     assert explorer.check_extremes()
 
 
@@ -194,3 +241,23 @@ def test_explorer_rejects_a_size_not_in_the_table():
     table = bn.recovery_table([1, 2], [8], n_train=100, n_test=50)
     with pytest.raises(ValueError, match="vector_size"):
         bn.recovery_explorer(table, vector_size=32)
+
+
+def test_the_claims_the_notebook_makes_about_its_table():
+    table = bn.recovery_table([4, 5, 64], [32, 128])
+    assert table.at(4, 32)[0] == 1.0 and table.at(5, 32)[0] < 1.0         # perfect exactly while n x 8 <= d_h
+    assert table.at(64, 128)[0] < 1 / 3                                     # "less than a third of the time"
+    assert np.all(table.attention == 1.0)
+    assert bn.attention_recovery(64, sharpness=0.01) < 2 * CHANCE          # a blunt query: about chance
+
+
+def test_plot_recovery_has_one_attention_line_in_black_matching_its_legend():
+    table = bn.recovery_table([1, 8], [8, 16], n_train=200, n_test=100)
+    fig = bn.plot_recovery(table)
+    ax = fig.axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    attention = [h for h, label in zip(handles, labels) if label.startswith("attention")]
+    assert len(attention) == 1 and attention[0].get_color() == bn.ATTENTION_COLOR
+    assert attention[0].get_linestyle() == "--"
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert dashed == attention                                              # no other dashed line, no other colour
