@@ -109,3 +109,28 @@ def test_single_output_is_a_type_problem():
         return learner_attention(q, k, v)[0]
     report = assert_flags(NAME, attention, "returned one ndarray; return a tuple (output, weights)")
     assert len(report.hints) == 1
+
+
+@pytest.mark.parametrize("wrong_d_k", [
+    lambda q, k: q.shape[0],                         # n_q for one sentence, the batch size for a batch
+    lambda q, k: len(q),
+    lambda q, k: k.shape[-2],                        # n_k
+])
+def test_d_k_read_from_the_wrong_axis_is_named_as_such_and_nothing_else(wrong_d_k):
+    # On the case with one query, sqrt(n_q) = 1 looks like no scaling; on a batch of 2 next to
+    # d_v = 2, sqrt(2) looks like sqrt(d_v): neither coincidence may name a mistake.
+    def attention(q, k, v):
+        scores = q @ k.swapaxes(-2, -1) / np.sqrt(wrong_d_k(q, k))
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        w = e / e.sum(axis=-1, keepdims=True)
+        return w @ v, w
+    report = assert_names_nothing(NAME, attention)
+    assert any("square root of the wrong size" in h and "q.shape[-1]" in h for h in report.hints), report
+
+
+def test_a_real_missing_scale_is_still_named_next_to_a_second_mistake():
+    # softmax over the queries hides the scale from the values; the property check still finds it,
+    # although the one-query case (n_q = 1) cannot tell "no scale" from "sqrt(n_q)"
+    report = assert_names(NAME, lambda q, k, v: _attn(q, k, v, 1.0, axis=-2), "Missing the 1/√d_k scaling",
+                          "Softmax over the query axis")
+    assert not any("wrong size" in h for h in report.hints), report
