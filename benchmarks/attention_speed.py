@@ -167,33 +167,75 @@ def phases(n):
     return {name: 1e3 * t for name, t in spent.items()}
 
 
-def matmul_gflops(library, n=1024, tile=False):
-    """GFLOP/s of the products attention makes: (8, n, 64) @ (8, 64, n), 2 threads
-    (``tile``: a (256, 64) @ (64, 512) tile product on 1 thread, what a tiled_attention task makes)."""
+def tile_phases(repeats=200):
+    """tiled_attention's inner loop on one (256 queries, 512 keys) tile, d = 64, one thread:
+    microseconds per step (the products against the online-softmax bookkeeping)."""
+    from threadpoolctl import threadpool_limits
+
+    from attention_course import efficient
+
     rng = np.random.default_rng(0)
-    if tile:
-        a, b = rng.standard_normal((256, D), dtype=np.float32), rng.standard_normal((D, 512), dtype=np.float32)
-    else:
-        a, b = rng.standard_normal((HEADS, n, D), dtype=np.float32), rng.standard_normal((HEADS, D, n), dtype=np.float32)
-    flops = 2 * a.size // a.shape[-1] * b.shape[-1] * D
+    q = rng.standard_normal((256, D), dtype=np.float32) * np.float32(efficient.LOG2_E / math.sqrt(D))
+    k, v = rng.standard_normal((2, 512, D), dtype=np.float32)
+    scores = q @ k.T
+    m = scores.max(axis=1, keepdims=True)
+    shifted = scores - m                                           # realistic inputs for each step
+    s = np.empty_like(scores)
+    l, o = np.ones((256, 1), np.float32), np.zeros((256, D), np.float32)
+
+    def rescale():
+        m_new = np.maximum(m, scores.max(axis=1, keepdims=True))
+        alpha = np.exp2(m - m_new)
+        np.multiply(l, alpha, out=l)
+        np.multiply(o, alpha, out=o)
+
+    steps = {
+        "q @ k^T (tile of scores)": lambda: np.matmul(q, k.T, out=s),
+        "max, rescale l and o": rescale,
+        "s -= m": lambda: np.subtract(scores, m, out=s),
+        "exp2": lambda: np.exp2(shifted, out=s),
+        "row sums": lambda: np.einsum("ij->i", shifted),
+        "p @ v (tile of output)": lambda: shifted @ v,
+    }
+    spent = {}
+    old = np.setbufsize(efficient._bufsize(512))
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            for name, step in steps.items():
+                step()
+                t0 = time.perf_counter()
+                for _ in range(repeats):
+                    step()
+                spent[name] = (time.perf_counter() - t0) / repeats * 1e6
+    finally:
+        np.setbufsize(old)
+    return spent
+
+
+def matmul_gflops(library, rows=256, cols=512, threads=1):
+    """GFLOP/s of one (rows, 64) @ (64, cols) float32 product into an existing array, on ``threads``
+    threads: the products tiled_attention (256 x 512) and efficient_attention (256 x n) make."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((rows, D), dtype=np.float32), rng.standard_normal((D, cols), dtype=np.float32)
+    c = np.empty((rows, cols), dtype=np.float32)
     if library == "torch":
         import torch
 
-        torch.set_num_threads(1 if tile else THREADS)
-        a, b = torch.from_numpy(a), torch.from_numpy(b)
-        f = lambda: a @ b
+        torch.set_num_threads(threads)
+        a, b, c = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+        f = lambda: torch.matmul(a, b, out=c)
         limits = None
     else:
         from threadpoolctl import threadpool_limits
 
-        limits = threadpool_limits(1 if tile else THREADS, user_api="blas")
-        f = lambda: a @ b
+        limits = threadpool_limits(threads, user_api="blas")
+        f = lambda: np.matmul(a, b, out=c)
     f()
-    repeats = max(3, int(0.2 / max(1e-6, _once(f))))
+    repeats = max(5, int(0.2 / max(1e-6, _once(f))))
     times = [_once(f) for _ in range(repeats)]
     if limits is not None:
         limits.restore_original_limits()
-    return flops / statistics.median(times) / 1e9
+    return 2 * rows * cols * D / statistics.median(times) / 1e9
 
 
 def _once(f):
@@ -228,7 +270,9 @@ def worker(name):
         elif cmd == "phases":
             answer = {"phases": phases(req["n"])}
         elif cmd == "gflops":
-            answer = {"gflops": matmul_gflops(name, req.get("n", 1024), req.get("tile", False))}
+            answer = {"gflops": matmul_gflops(name, req["rows"], req["cols"], req["threads"])}
+        elif cmd == "tile_phases":
+            answer = {"phases": tile_phases()}
         else:
             answer = {"fail": f"unknown command {cmd!r}"}
         print(json.dumps(answer), flush=True)
@@ -334,7 +378,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="sequence lengths n")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per size")
-    parser.add_argument("--seconds", type=float, default=0.3, help="about this long per backend per round")
+    parser.add_argument("--seconds", type=float, default=0.25, help="about this long per backend per round")
     parser.add_argument("--pause", type=float, default=0.1, help="seconds between two backends' runs")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -372,20 +416,22 @@ def main(argv=None):
             results[n] = times, per_round, errors, peaks
             print(f"  n = {n}: timed in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         phase_ms = workers["efficient_attention"].ask(cmd="phases", n=2048)["phases"]
+        tile_us = workers["tiled_attention"].ask(cmd="tile_phases")["phases"]
     finally:
         for w in workers.values():
             w.close()
     blas = {}
+    shapes = ((256, 512, 1), (256, 2048, 1), (256, 2048, 2))                # (rows, cols, threads)
     for library in ("numpy", "torch"):
         w = Worker(library)
         try:
-            blas[library] = (w.ask(cmd="gflops", n=2048)["gflops"], w.ask(cmd="gflops", tile=True)["gflops"])
+            blas[library] = [w.ask(cmd="gflops", rows=r, cols=c, threads=t)["gflops"] for r, c, t in shapes]
         finally:
             w.close()
     rss = {}
     if not args.no_rss:
         for n in args.sizes:
-            for name in ("naive", "efficient_attention", "tiled_attention", "torch textbook", "torch SDPA"):
+            for name in ("naive", "tiled_attention", "torch textbook", "torch SDPA"):
                 rss[name, n] = peak_rss(name, n)
 
     print("### Speed (median ms per call; ratio = throughput of ours / PyTorch's, range over rounds)\n")
@@ -408,8 +454,8 @@ def main(argv=None):
              "| tiled causal | naive / tiled |"
     rule = "|---:|---:|---:|---:|---:|---:|---:|"
     if rss:
-        header += " peak RSS: naive | efficient | tiled | torch textbook | torch SDPA |"
-        rule += "---:|---:|---:|---:|---:|"
+        header += " peak RSS: naive | tiled | torch textbook | torch SDPA |"
+        rule += "---:|---:|---:|---:|"
     print(header)
     print(rule)
     for n, (_, _, _, peaks) in results.items():
@@ -418,8 +464,7 @@ def main(argv=None):
                f"| {mib(peaks['tiled_attention'])} | {mib(peaks['tiled causal'])} | {ratio:.1f}× |")
         if rss:
             row += " " + " | ".join(mib(rss[name, n]) for name in
-                                    ("naive", "efficient_attention", "tiled_attention", "torch textbook",
-                                     "torch SDPA")) + " |"
+                                    ("naive", "tiled_attention", "torch textbook", "torch SDPA")) + " |"
         print(row)
         if n == 4096:
             verdicts.append(("tiled_attention peak memory, naive / tiled, at n = 4096", ratio, PEAK_TARGET))
@@ -428,9 +473,15 @@ def main(argv=None):
     print("efficient_attention's steps at n = 2048, on one thread (its two threads share these blocks):")
     for name, t in phase_ms.items():
         print(f"- {name}: {t:.1f} ms ({100 * t / total:.0f} %)")
-    (np_all, np_tile), (t_all, t_tile) = blas["numpy"], blas["torch"]
-    print(f"\nMatrix products, GFLOP/s: numpy (OpenBLAS) {np_all:.0f} on (8, 2048, 64) @ (8, 64, 2048) with 2 threads, "
-          f"{np_tile:.0f} on one (256, 64) @ (64, 512) tile with 1 thread; torch {t_all:.0f} and {t_tile:.0f}.")
+    total = sum(tile_us.values())
+    print("\ntiled_attention's loop on one (256, 512) tile, one thread (µs per tile):")
+    for name, t in tile_us.items():
+        print(f"- {name}: {t:.0f} µs ({100 * t / total:.0f} %)")
+    print("\nOne float32 product (rows, 64) @ (64, cols) into an existing array, GFLOP/s:")
+    print("| rows x cols, threads | numpy (OpenBLAS) | torch |")
+    print("|---|---:|---:|")
+    for (r, c, t), g_np, g_t in zip(shapes, blas["numpy"], blas["torch"]):
+        print(f"| {r} x {c}, {t} | {g_np:.0f} | {g_t:.0f} |")
     print("\n### Targets\n")
     for what, value, target in verdicts:
         print(f"- {what}: {value:.2f} (target ≥ {target:g}) {'met' if value >= target else 'NOT met'}")
