@@ -330,7 +330,7 @@ def snapshot(model, step: int, run: Run) -> Snapshot:
 
 
 def train(task, steps: int | None = None, *, seed: int = 0, d_model: int = 32, num_heads: int = 1,
-          positions: str = "learned", snapshot_every: int = 5, n_test: int = 1000, on_snapshot=None) -> Run:
+          positions: str = "learned", snapshot_every: int = 5, n_test: int = 500, on_snapshot=None) -> Run:
     """Train a fresh model on ``task`` for ``steps`` batches (the task's budget by default).
 
     Snapshots (held-out accuracy, weight on the answer's key, the probes' attention) at step 0
@@ -361,6 +361,51 @@ def train(task, steps: int | None = None, *, seed: int = 0, d_model: int = 32, n
                     on_snapshot(run)
         run.seconds = time.perf_counter() - start
     return run
+
+
+def pattern_report(run: Run) -> str:
+    """Is the learned pattern the task's? On every held-out row that answers something: how often
+    its strongest key is the answer's key, and the mean weight that key gets."""
+    _, on_target, weights = measure(run.model, run.test, run.task)       # weights (m, n, n), head 0
+    pattern = target_pattern(run.task, run.test)                         # (m, n, n)
+    asked = (run.test.targets != IGNORE).numpy()                         # (m, n)
+    found = (weights.argmax(-1) == pattern.argmax(-1))[asked].mean()
+    return (f"{run.task.name}: in {found:.0%} of the {asked.sum()} held-out rows that answer something, the "
+            f"strongest key is the answer's key ({run.task.pattern}); it gets {on_target:.2f} of the weight "
+            f"on average")
+
+
+def weight_split(run: Run) -> tuple[float, float, float]:
+    """Reverse: where does a query's weight go, on average over the held-out rows?
+    Returns (on the answer's key n-1-i, on its two neighbours together, on every other key)."""
+    if run.task.name != "reverse":
+        raise ValueError("weight_split: the split by distance from the answer's key is for the reverse task.")
+    _, _, weights = measure(run.model, run.test, run.task)              # (m, n, n)
+    n = weights.shape[-1]
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    distance = np.abs(j - (n - 1 - i))                                   # (n, n): 0 on the anti-diagonal
+    mean = weights.mean(0)                                               # (n, n)
+    rows = [(mean * (distance == 0)).sum(-1), (mean * (distance == 1)).sum(-1), (mean * (distance > 1)).sum(-1)]
+    return tuple(float(r.mean()) for r in rows)
+
+
+def neighbour_cosine(run: Run) -> tuple[float, float]:
+    """Mean cosine similarity between the position vectors P[i] and P[i+1], and P[i] and P[i+2]."""
+    p = run.model.positions.detach()
+    return tuple(float(F.cosine_similarity(p[:-k], p[k:], dim=-1).mean()) for k in (1, 2))
+
+
+def plot_positions(runs: dict):
+    """Mean attention over the held-out sequences, one panel per run: {"title": run}."""
+    from .. import viz
+
+    fig, axes = viz.new_figure(len(runs), width=4.9 * len(runs), height=4.0)
+    for ax, (title, run) in zip(np.atleast_1d(axes), runs.items()):
+        mean = measure(run.model, run.test, run.task)[2].mean(0)
+        viz.heatmap(mean, [str(i) for i in range(run.task.n)], [str(j) for j in range(run.task.n)], ax=ax,
+                    title=title, xlabel="key position", ylabel="query: output position")
+        _outline(ax, target_pattern(run.task, run.test[:1])[0])
+    return fig
 
 
 # ---------------------------------------------------------------- ablation
@@ -634,5 +679,6 @@ def train_live(task, steps: int | None = None, **kwargs) -> Run:
 
     run = train(task, steps, on_snapshot=on_snapshot, **kwargs)
     state["view"].update(force=True)
-    state["handle"].update(state["view"])
+    if state["handle"] is not None:                 # None outside IPython: nothing to update
+        state["handle"].update(state["view"])
     return run
