@@ -513,9 +513,15 @@ class MaskEditor:
     # -- display
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.widget._repr_mimebundle_()
-        bundle["text/html"] = self.view.static_html().replace(
-            "Static view: run the notebook to move the sliders.",
-            "Static view of the mask editor: run the notebook to pick presets, move the sliders and click cells.")
+        note = "Static view of the mask editor: run the notebook to pick presets, move the sliders and click cells."
+        html = self.view.static_html()
+        generic = "Static view: run the notebook to move the sliders."
+        if generic in html:
+            html = html.replace(generic, note)
+        else:                                                         # the engine's wording changed: add ours
+            head, end, tail = html.rpartition("</div>")
+            html = f'{head}<p style="color:#666;font-size:smaller">{note}</p>{end}{tail}' if end else html + note
+        bundle["text/html"] = html
         knobs = ", ".join(f"{name} = {value}" for name, value in self.view.values.items())
         bundle["text/plain"] = f"{knobs}\n{self.text}"
         return bundle
