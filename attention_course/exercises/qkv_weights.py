@@ -107,6 +107,13 @@ BY_D_MODEL = ("You scaled by sqrt(d_model) (x's width); the scale is sqrt(d_k), 
               "and of a key: q.shape[-1].")
 WRONG_AXIS = ("Your softmax ran over the wrong axis: each ROW (one query, all keys) must sum to 1. "
               "Use axis=-1.")
+BY_D_V = ("You scaled by sqrt(d_v), the width of the values; the scale is sqrt(d_k), the length of a query "
+          "and of a key: q.shape[-1].")
+TIMES_SQRT_D_K = "You multiplied the scores by sqrt(d_k); divide them by it: q @ k.T / sqrt(d_k)."
+FIXED_SQRT_2 = ("Your scale is always 1/sqrt(2): right for the lesson's sentence (d_k = 2) but not for other "
+                "sizes. Compute d_k from the queries: d_k = q.shape[-1].")
+AFTER_SOFTMAX = ("You divided by sqrt(d_k) after the softmax, so each row sums to 1/sqrt(d_k) instead of 1. "
+                 "Scale the scores first, then take the softmax.")
 
 
 def _diagnose(case, value):
@@ -120,13 +127,17 @@ def _diagnose(case, value):
     n = x.shape[0]
     if q.ndim != 2 or q.shape != k.shape or q.shape[0] != n or weights.shape != (n, n):
         return []
-    scores, d_k, d_model = q @ k.T, q.shape[-1], x.shape[-1]
-    scales = [(None, 1 / np.sqrt(d_k)), (NO_SCALING, 1.0), (BY_D_K, 1 / d_k), (BY_D_MODEL, 1 / np.sqrt(d_model))]
+    scores, d_k, d_model, d_v = q @ k.T, q.shape[-1], x.shape[-1], case.args[3].shape[-1]
+    if np.allclose(weights, _softmax(scores / np.sqrt(d_k)) / np.sqrt(d_k), rtol=1e-6, atol=1e-9):
+        return [AFTER_SOFTMAX]
+    # every scale a learner might use; when two of them coincide on a case (sqrt(d_v) = d_k when
+    # d_v = d_k**2), the case names none of them
+    scales = [(None, 1 / np.sqrt(d_k)), (NO_SCALING, 1.0), (BY_D_K, 1 / d_k), (BY_D_MODEL, 1 / np.sqrt(d_model)),
+              (BY_D_V, 1 / np.sqrt(d_v)), (TIMES_SQRT_D_K, np.sqrt(d_k)), (FIXED_SQRT_2, 1 / np.sqrt(2))]
     for axis_hint, axis in ((None, -1), (WRONG_AXIS, 0)):
         fits = [hint for hint, scale in scales
                 if np.allclose(weights, _softmax(scores * scale, axis=axis), rtol=1e-6, atol=1e-9)]
         if fits:
-            # two scales can coincide (sqrt(d_model) = d_k when d_model = d_k**2): then name none
             scale_hint = fits[0] if len(fits) == 1 else None
             return [h for h in (axis_hint, scale_hint) if h]
     return []

@@ -47,6 +47,16 @@ def _ignores_axis(x, axis=-1):
     return softmax(x, axis=-1)
 
 
+def _axis_in_the_max_only(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _axis_in_the_sum_only(x, axis=-1):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def _whole_array(x, axis=-1):
     e = np.exp(x - x.max())
     return e / e.sum()
@@ -59,6 +69,9 @@ def _not_normalised(x, axis=-1):
 def _divided_by_sum_of_scores(x, axis=-1):
     return x / x.sum(axis=axis, keepdims=True)
 
+
+WHOLE_ARRAY = ("You normalised over the whole array: the values add up to 1 all together instead of along each "
+               "row. Sum along one axis: e.sum(axis=axis, keepdims=True).")
 
 MISTAKES = [
     Mistake("No max-subtraction: exp of a large score overflows to inf, and inf / inf gives NaN. "
@@ -75,8 +88,13 @@ MISTAKES = [
             "last axis. Use axis=-1 (the default) for both the max and the sum.", _wrong_axis),
     Mistake("Your function ignores its axis argument: with axis=0 the columns should sum to 1. Pass axis=axis "
             "to both the max and the sum.", _ignores_axis),
-    Mistake("You normalised over the whole array: the values add up to 1 all together instead of along each "
-            "row. Sum along one axis: e.sum(axis=axis, keepdims=True).", _whole_array),
+    Mistake("You passed axis to the max but not to the sum: the sum runs along the last axis whatever axis is "
+            "asked for, so with axis=0 your rows sum to 1 instead of your columns. Use axis=axis in both.",
+            _axis_in_the_max_only),
+    Mistake("You passed axis to the sum but not to the max: with axis=0 you subtract each row's maximum but "
+            "normalise each column, and a shift that changes along the column does not cancel. Use "
+            "x.max(axis=axis, keepdims=True).", _axis_in_the_sum_only),
+    Mistake(WHOLE_ARRAY, _whole_array),
     Mistake("Not normalised: you return the exponentials without dividing by their sum, so the values don't "
             "add up to 1. Divide by e.sum(axis=axis, keepdims=True).", _not_normalised),
     Mistake("You divided the scores by their sum without exponentiating them first: softmax is exp(x_i) / "
@@ -85,6 +103,22 @@ MISTAKES = [
     Mistake("You returned the log-softmax, x - log(sum(exp(x))): those are log-probabilities (all <= 0). "
             "Softmax is their exponential: return e / e.sum(axis=axis, keepdims=True).", _log_softmax),
 ]
+
+
+def _diagnose(case, value):
+    """Whole-array normalisation, whatever was subtracted first (the catalogue's buggy function
+    subtracts the global max; a learner with the right row max and ``e / e.sum()`` behaves the same
+    way): the output sums to 1 over the whole array, unevenly shared between the slices along the axis."""
+    x, axis = case.args[0], case.kwargs.get("axis", -1)
+    v = np.asarray(value, dtype=float)
+    if v.shape != x.shape or x.ndim < 2 or x.shape[axis] == x.size or not np.all(np.isfinite(v)) or np.any(v < 0):
+        return []
+    sums = v.sum(axis=axis)                 # one sum per slice along the axis
+    # the slices share the total unevenly (a function that scales every slice by the same factor,
+    # 1/2 on a case with two rows, also totals 1, but is a different mistake)
+    if np.isclose(v.sum(), 1.0, rtol=1e-6) and np.ptp(sums) > 1e-6 * sums.max():
+        return [WHOLE_ARRAY]
+    return []
 
 
 # ---------------------------------------------------------------------------- cases
@@ -121,4 +155,5 @@ register(Exercise(
     cases=cases,
     mistakes=MISTAKES,
     signature="softmax(x, axis=-1) -> array shaped like x, summing to 1 along axis",
+    diagnose=_diagnose,
 ))

@@ -96,3 +96,26 @@ def test_a_shape_error_of_another_product_names_nothing():
         q, k, v = x @ w_q, x @ w_k, x @ w_v
         return q, k, v, row_softmax(q @ k / np.sqrt(q.shape[-1]))      # forgot .T on k
     assert_names_nothing(NAME, qkv_weights)
+
+
+@pytest.mark.parametrize("scale, fragment", [
+    (lambda x, q, v: math.sqrt(v.shape[1]), "You scaled by sqrt(d_v)"),
+    (lambda x, q, v: 1 / math.sqrt(q.shape[1]), "You multiplied the scores by sqrt(d_k)"),
+    (lambda x, q, v: math.sqrt(2), "Your scale is always 1/sqrt(2)"),
+], ids=["sqrt(d_v)", "times sqrt(d_k)", "a fixed sqrt(2)"])
+def test_other_scales_get_their_own_hint_and_no_catalogue_mistake(scale, fragment):
+    def qkv_weights(x, w_q, w_k, w_v):
+        q, k, v = x @ w_q, x @ w_k, x @ w_v
+        return q, k, v, row_softmax(q @ k.T / scale(x, q, v))
+    report = assert_names_nothing(NAME, qkv_weights)
+    assert [h for h in report.hints if fragment in h], report
+    # sqrt(d_v) = d_k on the case d_k = 2, d_v = 4: that coincidence must not be called 'divided by d_k'
+    assert not any("divided the scores by d_k" in h for h in report.hints), report
+
+
+def test_dividing_after_the_softmax():
+    def qkv_weights(x, w_q, w_k, w_v):
+        q, k, v = x @ w_q, x @ w_k, x @ w_v
+        return q, k, v, row_softmax(q @ k.T) / np.sqrt(k.shape[-1])
+    report = assert_names_nothing(NAME, qkv_weights)
+    assert any("after the softmax" in h for h in report.hints), report

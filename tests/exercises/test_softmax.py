@@ -141,3 +141,33 @@ def test_an_exception_mentioning_broadcast_gets_no_keepdims_tip():
         raise ValueError("I could not broadcast my idea")
     report = assert_flags(NAME, softmax, "I could not broadcast my idea.")
     assert "keepdims" not in " ".join(report.hints)
+
+
+def test_axis_passed_to_the_max_only():
+    def softmax(x, axis=-1):
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+    report = assert_names(NAME, softmax, "You passed axis to the max but not to the sum")
+    assert set(report.failed_cases) == {"axis=0", "axis=1 of a batch"}
+
+
+def test_axis_passed_to_the_sum_only():
+    def softmax(x, axis=-1):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+    report = assert_names(NAME, softmax, "You passed axis to the sum but not to the max")
+    assert set(report.failed_cases) == {"axis=0", "axis=1 of a batch"}
+
+
+def test_whole_array_sum_after_the_right_row_max():
+    def softmax(x, axis=-1):                # the max is right; only the sum forgets its axis
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum()
+    assert_names(NAME, softmax, "normalised over the whole array")
+
+
+def test_a_row_that_happens_to_sum_to_one_is_not_called_whole_array():
+    def softmax(x, axis=-1):                # right along the axis, then every value halved
+        return learner_softmax(x, axis) / 2
+    report = assert_names_nothing(NAME, softmax)
+    assert not any("whole array" in h for h in report.hints)
