@@ -104,10 +104,13 @@ _BLAS = None    # threadpoolctl's view of the BLAS libraries
 
 
 def _pool():
+    """The shared thread pool, (re)started when THREADS changes."""
     global _POOL
-    if _POOL is None:
+    if _POOL is None or _POOL._max_workers != THREADS:
         from concurrent.futures import ThreadPoolExecutor
 
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="attention_course")
     return _POOL
 
