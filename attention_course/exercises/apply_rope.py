@@ -58,8 +58,8 @@ ONE_FREQUENCY = ("Every pair turned by the same angle: each pair i has its own f
 
 MISTAKES = [
     Mistake("Rotation by the wrong sign: you turned each pair by -angle. Use (a cos - b sin, a sin + b cos) for the "
-            "pair (a, b) = (x[..., 2i], x[..., 2i+1]). (The scores would still depend only on the offset, but on "
-            "n - m instead of m - n, and not equal the formula asked.)", _variant(sign=-1.0)),
+            "pair (a, b) = (x[..., 2i], x[..., 2i+1]). (Scores would still depend only on the offset m - n, but "
+            "mirrored: a key k positions before the query would score as one k positions after it does now.)", _variant(sign=-1.0)),
     Mistake("You paired feature i with feature i + d/2 (the two halves, as the 'rotate_half' code of some libraries "
             "does). That is another valid layout of RoPE, but not the one asked here: pair each even feature with "
             "its neighbour, (x[..., 2i], x[..., 2i+1]), i.e. x[..., 0::2] with x[..., 1::2].",

@@ -49,8 +49,9 @@ def _variant(**switches):
 
 
 MISTAKES = [
-    Mistake("sin and cos are swapped: the even columns (0, 2, 4, ...) hold sin(angle) and the odd columns "
-            "(1, 3, 5, ...) hold cos(angle).", _variant(swap=True)),
+    Mistake("sin and cos are swapped: your even columns hold cos(angle) and your odd ones sin(angle). The even "
+            "columns (0, 2, 4, ...) must hold sin(angle), pe[:, 0::2] = np.sin(angle), and the odd columns "
+            "(1, 3, 5, ...) cos(angle), pe[:, 1::2] = np.cos(angle).", _variant(swap=True)),
     Mistake("Wrong exponent: you used i / d_model; the frequency is 1 / 10000^(2i / d_model), where 2i is the "
             "even column index (0, 2, 4, ...).", _variant(exponent="i/d")),
     Mistake("Wrong exponent: you doubled the even column index (4i / d_model); with two_i = 0, 2, 4, ... the "
@@ -70,7 +71,7 @@ MISTAKES = [
 
 def cases():
     sizes = [(4, 6), (10, 16), (1, 8), (3, 2), (20, 4), (50, 128)]
-    return [Case((n, d), label=f"{n} positions, d_model = {d}") for n, d in sizes]
+    return [Case((n, d), label=f"{n} position{'s' if n != 1 else ''}, d_model = {d}") for n, d in sizes]
 
 
 register(Exercise(

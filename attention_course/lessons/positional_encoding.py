@@ -164,6 +164,14 @@ class DotProfile:
     spread: np.ndarray
     formula: np.ndarray
 
+    def at(self, offset: int) -> float:
+        """The value at the offset ``offset`` (p - q, or m - n for a score grid)."""
+        where = np.flatnonzero(self.offsets == offset)
+        if where.size == 0:
+            n = self.matrix.shape[0]
+            raise ValueError(f"at: offset must be an integer from -{n - 1} to {n - 1}, got {offset!r}.")
+        return float(self.values[where[0]])
+
 
 def dot_profile(n_positions: int = 64, d_model: int = 32) -> DotProfile:
     """Dot products of every pair of codes, grouped by the distance between the positions."""
@@ -209,6 +217,10 @@ class ScoreGrid:
     def worst_spread(self) -> float:
         """The largest difference between two scores with the same offset m - n."""
         return float(self.profile.spread.max())
+
+    def at(self, offset: int) -> float:
+        """The score at m - n = ``offset``."""
+        return self.profile.at(offset)
 
 
 def score_grid(kind: str = "rope", n_positions: int = 48, d: int = 16, seed: int = 0) -> ScoreGrid:
@@ -260,6 +272,24 @@ def rope_by_complex_numbers(x, positions=None, base: float = BASE):
 
 
 # ---------------------------------------------------------------- figures
+def plot_orders(result: OrderTest, title: str):
+    """The outputs of both sentences side by side, one row per token (labelled), one column per
+    output feature; one shared colour scale. Without positions B's rows are A's rows reordered."""
+    from .. import viz
+
+    fig, axes = viz.new_figure(2, width=10.0, height=2.5)
+    lim = float(max(np.abs(result.outputs_a).max(), np.abs(result.outputs_b).max()))
+    features = [str(j) for j in range(result.outputs_a.shape[1])]
+    panels = ((result.tokens_a, result.outputs_a), (result.tokens_b, result.outputs_b))
+    for i, (ax, (tokens, out)) in enumerate(zip(axes, panels)):
+        viz.heatmap(out, tokens, features, ax=ax, vmin=-lim, vmax=lim, cmap="RdBu_r", fmt="{:.2f}",
+                    xlabel="output feature", ylabel="token" if i == 0 else "", title=f'"{" ".join(tokens)}"',
+                    colorbar=i == 1, colorbar_label="output value")
+        ax.tick_params(axis="x", labelrotation=0)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def plot_encoding(n_positions: int = 64, d_model: int = 32):
     """Heatmap of PE (positions down, columns across), red = +1, blue = -1."""
     from .. import viz
@@ -267,7 +297,7 @@ def plot_encoding(n_positions: int = 64, d_model: int = 32):
     pe = sinusoidal_positional_encoding(n_positions, d_model)
     fig, ax = viz.new_figure(width=7.6, height=5.2)
     hm = viz.heatmap(pe, None, None, ax=ax, annotate=False, vmin=-1, vmax=1, cmap="RdBu_r",
-                     xlabel="column j (even j: sin, odd j: cos)", ylabel="position p",
+                     colorbar_label="PE[p, j]", xlabel="column j (even j: sin, odd j: cos)", ylabel="position p",
                      title=f"Sinusoidal codes PE[p, j], {n_positions} positions x d_model = {d_model}")
     ax.xaxis.set_major_locator(_ticks(8))
     ax.yaxis.set_major_locator(_ticks(8))
@@ -351,12 +381,13 @@ def _fmt_length(lam):
 
 
 def plot_dot_profile(profile: DotProfile, d_model: int):
-    """Left: the matrix PE[p] . PE[q]. Right: the same numbers against p - q, with the formula."""
+    """Left: the matrix PE[p] . PE[q] (sequential colours: all positive here). Right: the same numbers
+    against p - q, with the formula."""
     from .. import viz
 
     fig, (ax_m, ax_p) = viz.new_figure(2, width=10.0, height=4.0)
-    viz.heatmap(profile.matrix, None, None, ax=ax_m, annotate=False, vmin=None, vmax=None, cmap="RdBu_r",
-                xlabel="position q", ylabel="position p", title="PE[p] . PE[q]")
+    viz.heatmap(profile.matrix, None, None, ax=ax_m, annotate=False, vmin=None, vmax=None, cmap="viridis",
+                colorbar_label="PE[p] . PE[q]", xlabel="position q", ylabel="position p", title="PE[p] . PE[q]")
     for axis in (ax_m.xaxis, ax_m.yaxis):
         axis.set_major_locator(_ticks(8))
     ax_m.tick_params(axis="x", labelrotation=0)
@@ -380,19 +411,33 @@ def plot_shift_matrix(k: int, d_model: int = 8):
     fig, ax = viz.new_figure(width=5.4, height=4.4)
     labels = [f"{'sin' if j % 2 == 0 else 'cos'}{j // 2}" for j in range(d_model)]
     shown = np.round(shift_matrix(k, d_model), 2) + 0.0            # + 0.0: no "-0.00"
-    viz.heatmap(shown, labels, labels, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r",
+    viz.heatmap(shown, labels, labels, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r", colorbar_label="entry of M_k",
                 xlabel="column of PE[p]", ylabel="column of PE[p + k]", title=f"M_k for k = {k}")
     return fig
 
 
+def _frame(ax, n):
+    """A grey square around an (n, n) heatmap, so its white (zero) cells do not melt into the page.
+
+    Drawn with the animated layer above the heatmap's image (``viz.to_png`` paints animated
+    artists over the static background, so a static frame would be hidden under the image)."""
+    from matplotlib.patches import Rectangle
+
+    frame = Rectangle((-0.5, -0.5), n, n, fill=False, edgecolor="0.45", linewidth=1.0, clip_on=False, zorder=6)
+    ax.add_patch(frame)
+    frame.set_animated(True)
+    return frame
+
+
 def plot_score_grids(grids: dict):
-    """One heatmap per ScoreGrid: {title: grid}; stripes along the diagonals = depends on m - n only."""
+    """One heatmap per ScoreGrid: {title: grid}; stripes along the diagonals = depends on m - n only.
+    Sequential colours (the scores have no meaningful zero here), each panel on its own scale."""
     from .. import viz
 
     fig, axes = viz.new_figure(len(grids), width=4.6 * len(grids), height=4.2)
     for ax, (title, grid) in zip(np.atleast_1d(axes), grids.items()):
-        viz.heatmap(grid.scores, None, None, ax=ax, annotate=False, vmin=None, vmax=None, cmap="RdBu_r",
-                    xlabel="key position n", ylabel="query position m", title=title)
+        viz.heatmap(grid.scores, None, None, ax=ax, annotate=False, vmin=None, vmax=None, cmap="viridis",
+                    colorbar_label="score", xlabel="key position n", ylabel="query position m", title=title)
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(_ticks(6))
         ax.tick_params(axis="x", labelrotation=0)
@@ -424,13 +469,10 @@ def position_explorer(d_model: int = 16, position: int = 3, offset: int = 2, max
         bars = viz.bars(pe[position], labels, ax=ax_bars, ylim=(-1.3, 1.3), title="PE[p] as bars")
         ax_bars.set_xlabel("column (s_i = sin, c_i = cos of pair i)")
         heat = viz.heatmap(mats[offset], None, None, ax=ax_m, annotate=False, vmin=-1, vmax=1, cmap="RdBu_r",
-                           xlabel="", ylabel="", title="M_k (block-diagonal)", colorbar=False)
+                           xlabel="", ylabel="", title="M_k (red +1, blue -1, white 0)", colorbar=False)
         ax_m.set_xticks([])
         ax_m.set_yticks([])
-        from matplotlib.patches import Rectangle
-
-        frame = Rectangle((-0.5, -0.5), d_model, d_model, fill=False, edgecolor="0.6", linewidth=0.8)
-        viz.static(ax_m.add_patch(frame))
+        _frame(ax_m, d_model)
         centres = np.column_stack([np.arange(n_pairs) * 1.15, np.zeros(n_pairs)])
         clocks = Clocks(ax_clocks, centres, colors=(BLUE, ORANGE), widths=(3.0, 1.6))
         for i, c in enumerate(centres):

@@ -163,3 +163,48 @@ def test_position_explorer_at_every_extreme_shows_the_shift_is_exact():
     assert "M_k turns pair 0 by 0.0 degrees" in explorer.text
     explorer.set(position=0, offset=7)                                  # 7 radians = 401.1 degrees = 41.1 + 360
     assert "pair 0 by 401.1 degrees (41.1 after whole turns)" in explorer.text
+
+
+def test_order_figure_labels_each_row_with_its_word():
+    blind = lesson.compare_orders()
+    fig = lesson.plot_orders(blind, "without positions")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ['"dog bites man"', '"man bites dog"']
+    for ax, tokens in zip(panels, (blind.tokens_a, blind.tokens_b)):
+        assert [t.get_text() for t in ax.get_yticklabels()] == tokens
+    assert any(ax.get_ylabel() == "output value" for ax in fig.axes)              # the colour bar says what it shows
+
+
+def test_every_colour_bar_is_labelled():
+    figs = [lesson.plot_encoding(16, 8), lesson.plot_shift_matrix(3),
+            lesson.plot_dot_profile(lesson.dot_profile(16, 8), 8),
+            lesson.plot_score_grids({"rope": lesson.score_grid("rope", 8, 4)})]
+    for fig in figs:
+        bars = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+        assert bars and all(ax.get_ylabel() for ax in bars), fig
+
+
+def test_rope_profile_tells_before_from_after_the_sinusoidal_dot_product_does_not():
+    rope = lesson.score_grid("rope", n_positions=48, d=16, seed=0)
+    prof = lesson.dot_profile(64, 32)
+    assert abs(rope.at(3) - rope.at(-3)) > 0.5                                     # the notebook prints both
+    assert prof.at(3) == pytest.approx(prof.at(-3), abs=1e-12)
+    assert rope.at(0) == pytest.approx(float(np.dot(*lesson.query_key(16, 0))))    # no turn at offset 0
+    with pytest.raises(ValueError, match="offset must be"):
+        rope.at(48)
+
+
+def test_the_widgets_matrix_has_a_visible_frame():
+    explorer = lesson.position_explorer(d_model=16, position=3, offset=2)
+    ax_m = [ax for ax in explorer.figure.axes if ax.get_title().startswith("M_k")][0]
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = np.asarray(Image.open(BytesIO(explorer.png)).convert("RGB")).astype(int)
+    x0, y0, x1, y1 = ax_m.get_window_extent().extents                            # display pixels, origin bottom-left
+    height = image.shape[0]
+    # the frame's grey on the matrix's bottom edge, below the lower-left (white, zero) corner
+    row = image[int(round(height - y0)) - 2:int(round(height - y0)) + 2, int(x0) + 5:int(x0) + 40]
+    grey = (np.abs(row - row.mean(-1, keepdims=True)).max(-1) < 12) & (row.mean(-1) < 200)
+    assert grey.any(), "no frame below the zero cells of M_k"
