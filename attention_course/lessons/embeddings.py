@@ -1,12 +1,11 @@
 """Lesson 02: words as vectors.
 
-A toy, hand-made embedding table (each column is a feature we chose and named
-ourselves), similarity by dot product and cosine, nearest neighbours, and a
-2-D map of the words by projecting onto the two main directions of the table
-(numpy's SVD, i.e. principal component analysis).
-
-Real embeddings are learned and their hundreds of dimensions have no names;
-the arithmetic below is the same.
+An embedding is a lookup table: a matrix E (n_words, d) whose row ``E[token_id]`` is a word's
+vector. Indexing a row is the same as multiplying a one-hot row by E, and it is exactly what
+``torch.nn.Embedding`` does; in a model E is learned, here it is filled by hand. The toy table
+has six features we chose and named ourselves. Then: similarity by dot product and cosine
+(E E^T holds every pairwise dot product, the same product as attention's Q K^T), nearest
+neighbours, and a 2-D map of the words (the table's two main directions, by numpy's SVD).
 """
 from __future__ import annotations
 
@@ -76,6 +75,10 @@ class EmbeddingTable:
         except ValueError:
             raise KeyError(f"{word!r} is not in the table; known words: {', '.join(self.words)}") from None
 
+    def ids(self, words) -> np.ndarray:
+        """Token ids (row numbers in ``vectors``) of ``words``: (len(words),) ints."""
+        return np.array([self.index(w) for w in words], dtype=np.int64)
+
     def vector(self, word: str) -> np.ndarray:
         """The (d,) vector of ``word`` (a copy, safe to modify)."""
         return self.vectors[self.index(word)].copy()
@@ -105,6 +108,23 @@ class EmbeddingTable:
 def toy_table() -> EmbeddingTable:
     """The lesson's hand-made table: 15 words x 6 named features (see ``FEATURES``)."""
     return EmbeddingTable(tuple(_TOY_ROWS), np.array(list(_TOY_ROWS.values())), FEATURES)
+
+
+def one_hot(ids, vocab_size: int) -> np.ndarray:
+    """One row per id with a single 1 in column ``id``: ids (n,) -> (n, vocab_size) floats.
+
+    ``one_hot(ids, n_words) @ E`` picks the rows ``E[ids]``: a lookup is a matrix product."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or np.any((ids < 0) | (ids >= vocab_size)):
+        raise ValueError(f"one_hot: ids must be a 1-D array of integers in [0, {vocab_size - 1}], got {ids!r}.")
+    return np.eye(vocab_size)[ids]
+
+
+def torch_embedding(table: "EmbeddingTable"):
+    """A ``torch.nn.Embedding(n_words, d)`` whose weight is the table's E (float64, trainable)."""
+    import torch
+
+    return torch.nn.Embedding.from_pretrained(torch.tensor(table.vectors), freeze=False)
 
 
 def cosine_matrix(vectors) -> np.ndarray:
@@ -202,87 +222,23 @@ def describe_axis(projection: Projection, features, axis: int, top: int = 2) -> 
 
 # --- Figures (matplotlib is imported only when you draw) ----------------------------------
 
+def _axis_label(projection: Projection, features, axis: int) -> str:
+    return (f"map axis {axis + 1}: {projection.explained[axis]:.0%} of the variance "
+            f"({describe_axis(projection, features, axis)})")
+
+
 def plot_map(table: EmbeddingTable, projection: Projection | None = None, ax=None,
              title="The words on a 2-D map"):
-    """Scatter of every word at its 2-D coordinates, labelled; returns (fig, ax, coords, projection)."""
+    """Every word at its 2-D coordinates, labelled; returns (fig, ax, coords, projection).
+
+    Each axis label says how much of the table's variance that axis keeps and which features it mixes most."""
     from .. import viz
 
     coords, projection = project_2d(table.vectors, projection)
-    if ax is None:
-        fig, ax = viz.new_figure(width=6.0, height=4.6)
-    else:
-        fig = ax.get_figure(root=True)
-    ax.scatter(coords[:, 0], coords[:, 1], s=22, color="#3b75af", zorder=2)
-    ax.set_xlabel(f"axis 1 ({describe_axis(projection, table.features, 0)})")
-    ax.set_ylabel(f"axis 2 ({describe_axis(projection, table.features, 1)})")
-    ax.set_title(title)
-    ax.margins(0.15)
-    ax.autoscale_view()                      # fix the limits first: label placement measures in pixels
-    _label_points(ax, table.words, coords, fontsize=8)
-    return fig, ax, coords, projection
-
-
-def _label_points(ax, words, coords, fontsize=8, **kwargs):
-    """Write each word next to its point, nudging labels apart where points are close.
-
-    Deterministic and greedy, in the order given: each label takes the first of a few spots
-    around its point (right-above, right-below, left-above, left-below, right, left, above,
-    below, then one line further up or down) whose box, estimated in pixels from the axes'
-    current limits and size, overlaps no label already placed and no other point; if every
-    spot is taken, the one with the least overlap. Words on the same spot (king, queen) end
-    up one above the other. Set the axes limits before calling this.
-    """
-    from matplotlib.textpath import TextPath
-
-    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
-    px = ax.get_figure(root=True).dpi / 72.0                  # pixels per point
-    points = ax.transData.transform(coords)
-    gap, height, dot = 2.5, fontsize * 1.2, 2.5                # points; dot: half a plotted point
-    # (horizontal side, vertical side, extra lines): +1 right/above, -1 left/below, 0 centred
-    spots = [(1, 1, 0), (1, -1, 0), (-1, 1, 0), (-1, -1, 0), (1, 0, 0), (-1, 0, 0),
-             (0, 1, 0), (0, -1, 0), (1, 1, 1), (1, -1, 1)]
-    boxes = []                                                # placed labels, pixels (x0, y0, x1, y1)
-
-    def overlap(box, others):
-        x0, y0, x1, y1 = box
-        return sum(max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
-                   for b in others)
-
-    for i, (word, (x, y)) in enumerate(zip(words, coords)):
-        width = TextPath((0, 0), word, size=fontsize).get_extents().width + 1.0
-        obstacles = boxes + [(qx - dot * px, qy - dot * px, qx + dot * px, qy + dot * px)
-                             for j, (qx, qy) in enumerate(points) if j != i]
-        best = None
-        for side, updown, lines in spots:
-            dx = side * (gap + (1.0 if updown == 0 else 0.0))
-            dy = updown * (gap + lines * height)
-            x0 = points[i, 0] + (dx - width * (1 - side) / 2) * px
-            y0 = points[i, 1] + (dy - height * (1 - updown) / 2) * px
-            box = (x0, y0, x0 + width * px, y0 + height * px)
-            cost = overlap(box, obstacles)
-            if best is None or cost < best[0]:
-                best = (cost, box, dx, dy, side, updown)
-            if cost == 0:
-                break
-        _, box, dx, dy, side, updown = best
-        boxes.append(box)
-        ax.annotate(word, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                    ha={1: "left", 0: "center", -1: "right"}[side],
-                    va={1: "bottom", 0: "center", -1: "top"}[updown], **kwargs)
-
-
-def _reachable_box(projection: Projection, low: float = -1.0, high: float = 1.0):
-    """The map's bounding box of every vector whose features all lie in [low, high].
-
-    The map is linear, so the extremes are at corners of that feature box (2^d of them);
-    per axis the maximum is (centre - mean) . a + half-width * sum|a| and the minimum the
-    same with a minus, which is what projecting all corners and taking min/max gives.
-    Returns ``(xmin, xmax), (ymin, ymax)``.
-    """
-    centre = np.full(projection.mean.shape, (low + high) / 2.0)
-    middle = projection.transform(centre)
-    reach = (high - low) / 2.0 * np.abs(projection.axes).sum(axis=1)
-    return tuple((float(m - r), float(m + r)) for m, r in zip(middle, reach))
+    chart = viz.scatter(coords, table.words, ax=ax if ax is not None else viz.new_figure(width=6.4, height=4.6)[1],
+                        title=title, xlabel=_axis_label(projection, table.features, 0),
+                        ylabel=_axis_label(projection, table.features, 1))
+    return chart.fig, chart.ax, coords, projection
 
 
 # --- Widget: move a word's features -------------------------------------------------------------
@@ -290,90 +246,63 @@ def _reachable_box(projection: Projection, low: float = -1.0, high: float = 1.0)
 def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
     """Pick a word, move its features with sliders; its neighbours and map position follow.
 
-    The map's axes stay those of the original table, so only the edited word moves.
-    Returns an ``attention_course.widgets.Interactive``; ``.set(word=..., size=...)`` drives it.
+    The map's axes stay those of the original table, so only the edited word moves (a position
+    beyond the map's edge is drawn on the edge). *Reset* puts the current word back to its row of
+    the table. Returns an ``attention_course.widgets.Interactive``; ``.set(word=..., size=...)`` drives it.
     """
     import ipywidgets as W
-    from matplotlib.transforms import ScaledTranslation
 
     from .. import viz, widgets
 
     table.index(word)
     coords, projection = project_2d(table.vectors)
     names = table.features
-    for name in names:
-        if not name.isidentifier():
-            raise ValueError(f"feature_explorer: feature names must be Python identifiers, got {name!r}.")
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    lo, hi = lo - 0.45 * (hi - lo), hi + 0.45 * (hi - lo)          # the map: the words and room around them
 
     def setup(fig):
-        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
-        ax_map.scatter(coords[:, 0], coords[:, 1], s=16, color="0.6", zorder=2)
-        # Limits that hold every position the sliders can reach (all features in [-1, 1]),
-        # so the edited word never leaves the map; set before the labels, which measure in pixels.
-        (x0, x1), (y0, y1) = _reachable_box(projection, -1.0, 1.0)
-        ax_map.set_xlim(x0 - 0.1 * (x1 - x0), x1 + 0.2 * (x1 - x0))     # room for a label on the right
-        ax_map.set_ylim(y0 - 0.08 * (y1 - y0), y1 + 0.08 * (y1 - y0))
-        _label_points(ax_map, table.words, coords, fontsize=7, color="0.35")
-        state = {
-            "links": [ax_map.plot([], [], "-", color=viz.HIGHLIGHT, linewidth=1, alpha=0.6)[0] for _ in range(k)],
-            "before": ax_map.plot([], [], "o", markersize=11, markerfacecolor="none", markeredgecolor="0.2")[0],
-            "after": ax_map.plot([], [], "o", markersize=8, color=viz.HIGHLIGHT, zorder=4)[0],
-            # just above the dot (an offset in points, whatever the zoom), on a white patch so
-            # it stays readable over the grey labels it passes
-            "label": ax_map.text(0, 0, "", fontsize=9, fontweight="bold", color=viz.HIGHLIGHT, zorder=5,
-                                 ha="center", va="bottom",
-                                 transform=ax_map.transData + ScaledTranslation(0, 7 / 72, fig.dpi_scale_trans),
-                                 bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none",
-                                           alpha=0.8)),
-        }
-        ax_map.set_xlabel("map axis 1")
-        ax_map.set_ylabel("map axis 2")
-        ax_map.set_title("Where the word lands (ring: before)")
-        state["bars"] = viz.bars(np.zeros(len(table.words)), list(table.words), ax=ax_bars, ylim=(-1.1, 1.25),
-                                 title="cosine with each word's original vector", ylabel="cosine similarity")
-        return state
+        ax_map, ax_bars = fig.subplots(1, 2, width_ratios=[1.15, 1.0])
+        word_map = viz.scatter(coords, table.words, ax=ax_map, xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]),
+                               title="Where the word lands (ring: before)", color="0.6", size=16, fontsize=7,
+                               label_color="0.35", xlabel="map axis 1", ylabel="map axis 2")
+        bars = viz.bars(np.zeros(len(table.words)), list(table.words), ax=ax_bars, ylim=(-1.1, 1.25),
+                        title="cosine with each word's original vector", ylabel="cosine similarity")
+        return word_map, bars
 
     def update(state, word, **features):
-        vector = np.array([features[name] for name in names])
-        i = table.index(word)
-        xy, xy0 = projection.transform(vector), coords[i]
-        state["before"].set_data([xy0[0]], [xy0[1]])
-        state["after"].set_data([xy[0]], [xy[1]])
-        state["label"].set_position((xy[0], xy[1]))
-        state["label"].set_text(word)
-        bars = state["bars"]
+        word_map, bars = state
+        vector, i = np.array([features[name] for name in names]), table.index(word)
+        xy = projection.transform(vector)
+        word_map.move(np.clip(xy, lo, hi), word, origin=coords[i])
+        edge = " (beyond the map's edge: drawn on it)" if np.any((xy < lo) | (xy > hi)) else ""
         if not np.any(vector):
             bars.update(np.zeros(len(table.words)))
-            for line in state["links"]:
-                line.set_data([], [])
+            word_map.link([])
             return f"{word}: every feature is 0 - a zero vector has no direction, so it has no cosine with anything."
         cosines = np.array([cosine_similarity(vector, v) for v in table.vectors])
-        bars.update(cosines)
         neighbours = nearest_neighbours(table, word, k=k, vector=vector)
-        chosen = {table.index(w) for w, _ in neighbours}
+        chosen = [table.index(w) for w, _ in neighbours]
+        bars.update(cosines)
         for j, patch in enumerate(bars.patches):
             patch.set_color(viz.HIGHLIGHT if j in chosen else ("0.55" if j == i else "#3b75af"))
-        for line, (w, _) in zip(state["links"], neighbours):
-            xj, yj = coords[table.index(w)]
-            line.set_data([xy[0], xj], [xy[1], yj])
-        features_text = ", ".join(f"{name} {features[name]:+.2f}" for name in names)
-        near = ", ".join(f"{w} {s:.2f}" for w, s in neighbours)
-        return (f"{word} = [{features_text}]\n"
-                f"nearest by cosine: {near}\n"
-                f"map position ({xy[0]:+.2f}, {xy[1]:+.2f}), was ({xy0[0]:+.2f}, {xy0[1]:+.2f}); "
+        word_map.link(chosen)
+        return (f"{word} = [{', '.join(f'{name} {features[name]:+.2f}' for name in names)}]\n"
+                f"nearest by cosine: {', '.join(f'{w} {s:.2f}' for w, s in neighbours)}\n"
+                f"map position ({xy[0]:+.2f}, {xy[1]:+.2f}){edge}, was ({coords[i][0]:+.2f}, {coords[i][1]:+.2f}); "
                 f"cosine with its original vector {cosines[i]:.2f}")
 
-    start = table.vector(word)
+    def features_of(w):
+        return {name: round(float(x), 2) for name, x in zip(names, table.vector(w))}
+
     word_control = W.Dropdown(options=list(table.words), value=word, description="word")
-    sliders = {name: widgets.slider(-1.0, 1.0, 0.05, round(float(x), 2), name) for name, x in zip(names, start)}
-    holder = {}
+    sliders = {name: widgets.slider(-1.0, 1.0, 0.05, x, name) for name, x in features_of(word).items()}
+    explorer = None
 
-    def sync_sliders(change):                # picking a word loads its features into the sliders
-        explorer = holder.get("explorer")
+    def load_word(change):                   # picking a word loads its features (and makes them the reset point)
         if explorer is not None:
-            explorer.set(**{name: float(x) for name, x in zip(names, table.vector(change["new"]))})
+            explorer.defaults.update(word=change["new"], **features_of(change["new"]))
+            explorer.set(**features_of(change["new"]))
 
-    word_control.observe(sync_sliders, names="value")     # registered first: runs before the redraw
-    explorer = widgets.Interactive(setup, update, figsize=(10.0, 4.8), word=word_control, **sliders)
-    holder["explorer"] = explorer
+    word_control.observe(load_word, names="value")       # registered first: runs before the redraw
+    explorer = widgets.Interactive(setup, update, figsize=(10.0, 4.8), reset=True, word=word_control, **sliders)
     return explorer

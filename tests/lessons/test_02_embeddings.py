@@ -209,9 +209,10 @@ def test_feature_explorer_moves_the_word_and_its_neighbours(table):
     assert "nearest by cosine: kitten" in explorer.text
     explorer.set(alive=0.0, machine=1.0)
     assert "nearest by cosine: bicycle" in explorer.text or "nearest by cosine: car" in explorer.text
-    x_after = explorer.state["after"].get_xdata()[0]
-    x_before = explorer.state["before"].get_xdata()[0]
+    word_map, bars = explorer.state
+    x_after, x_before = word_map.marker.get_xdata()[0], word_map.ring.get_xdata()[0]
     assert x_after != pytest.approx(x_before)
+    assert bars.values[table.index("bicycle")] == pytest.approx(0.9, abs=0.01)
 
 
 def test_picking_a_word_loads_its_features(table):
@@ -235,3 +236,122 @@ def test_table_text_has_every_word_and_value(table):
     assert len(lines) == 1 + len(table.words)
     assert all(f in lines[0] for f in em.FEATURES)
     assert lines[table.index("bus") + 1].split() == ["bus"] + [f"{x:.2f}" for x in table.vector("bus")]
+
+
+# ---------------------------------------------------------------- the lookup table
+
+def test_a_lookup_is_an_index_a_one_hot_product_and_nn_embedding(table):
+    torch = pytest.importorskip("torch")
+    ids = table.ids(["cat", "dog", "bus", "cat"])
+    np.testing.assert_array_equal(ids, [table.index(w) for w in ("cat", "dog", "bus", "cat")])
+    rows = table.vectors[ids]
+    one_hot = em.one_hot(ids, len(table.words))
+    assert one_hot.shape == (4, len(table.words)) and np.all(one_hot.sum(axis=1) == 1)
+    np.testing.assert_array_equal(one_hot @ table.vectors, rows)
+    embedding = em.torch_embedding(table)
+    assert isinstance(embedding, torch.nn.Embedding) and embedding.weight.requires_grad
+    looked_up = embedding(torch.tensor(ids))
+    assert torch.equal(looked_up, torch.tensor(rows))
+    looked_up.sum().backward()
+    touched = torch.nonzero(embedding.weight.grad.abs().sum(dim=1)).flatten().tolist()
+    assert touched == sorted(set(ids.tolist()))                # only the rows that were read
+    assert embedding.weight.grad[table.index("cat")].sum().item() == pytest.approx(2 * len(em.FEATURES))
+
+
+def test_one_hot_refuses_ids_outside_the_vocabulary():
+    with pytest.raises(ValueError, match="ids"):
+        em.one_hot([0, 15], 15)
+    with pytest.raises(ValueError, match="ids"):
+        em.one_hot([0.5], 15)
+
+
+def test_e_e_transpose_holds_every_dot_product(table):
+    scores = table.vectors @ table.vectors.T
+    i, j = table.index("cat"), table.index("dog")
+    assert scores[i, j] == pytest.approx(em.dot(table.vector("cat"), table.vector("dog")))
+    np.testing.assert_allclose(scores, scores.T)
+
+
+# ---------------------------------------------------------------- what the notebook says about its figures
+
+GROUPS = [("kitten", "cat", "dog", "mouse"), ("wolf", "lion"), ("king", "queen", "crown"),
+          ("apple", "bread", "cheese"), ("bicycle", "car", "bus")]
+
+
+def test_the_groups_are_blocks_of_high_cosine(table):
+    m = em.cosine_matrix(table.vectors)
+    group = {w: g for g, words in enumerate(GROUPS) for w in words}
+    same = [m[i, j] for i, a in enumerate(table.words) for j, b in enumerate(table.words)
+            if i != j and group[a] == group[b]]
+    other = [m[i, j] for i, a in enumerate(table.words) for j, b in enumerate(table.words) if group[a] != group[b]]
+    assert min(same) > 0.5 and np.mean(same) > 0.8 and np.mean(other) < 0.2
+    assert np.mean(same) > max(other)                      # blocks: each group is closer than any cross pair
+
+
+def test_the_map_caption_describes_the_map(table):
+    coords, proj = em.project_2d(table.vectors)
+    at = {w: coords[table.index(w)] for w in table.words}
+    assert 0.6 < proj.explained.sum() < 0.7                                         # "about two thirds"
+    assert em.describe_axis(proj, table.features, 0).split(", ")[0].endswith("size")
+    assert "machine" in em.describe_axis(proj, table.features, 0)
+    axis2 = em.describe_axis(proj, table.features, 1)
+    assert axis2.startswith("+0.70 alive") and "-0.42 food" in axis2
+    assert all(at[w][0] > 0 and at[w][1] < 0 for w in ("bicycle", "car", "bus"))      # low on the right
+    assert all(at[w][0] < 0 and at[w][1] < 0 for w in ("apple", "bread", "cheese"))   # low on the left
+    assert all(at[w][0] < 0 and -0.1 < at[w][1] < 0.4 for w in ("kitten", "cat", "mouse", "dog"))
+    assert min(at["wolf"][1], at["lion"][1]) > max(at[w][1] for w in ("kitten", "cat", "mouse", "dog"))
+    on_map = np.argsort(np.linalg.norm(coords - at["crown"], axis=1))[1:3]
+    assert {table.words[j] for j in on_map} == {"dog", "cat"}
+    assert [w for w, _ in em.nearest_neighbours(table, "crown", k=2)] == ["king", "queen"]
+
+
+def test_the_map_axes_say_how_much_variance_they_keep(table):
+    _, ax, _, proj = em.plot_map(table)
+    assert ax.get_xlabel().startswith(f"map axis 1: {proj.explained[0]:.0%} of the variance")
+    assert ax.get_ylabel().startswith(f"map axis 2: {proj.explained[1]:.0%} of the variance")
+
+
+def test_reset_puts_the_current_word_back(table):
+    explorer = em.feature_explorer(table, word="cat")
+    explorer.set(alive=0.0, machine=1.0)
+    explorer.reset_button.click()
+    assert explorer.values == {"word": "cat", **dict(zip(em.FEATURES, table.vector("cat")))}
+    assert "cosine with its original vector 1.00" in explorer.text
+    explorer.set(word="king")
+    explorer.set(royal=-1.0, size=1.0)
+    explorer.reset()
+    assert explorer.values["word"] == "king"
+    np.testing.assert_allclose([explorer.values[f] for f in em.FEATURES], table.vector("king"))
+
+
+def test_the_moved_word_stays_on_the_map_and_links_its_neighbours(table):
+    explorer = em.feature_explorer(table, word="cat")
+    word_map, _ = explorer.state
+    (x0, x1), (y0, y1) = word_map.ax.get_xlim(), word_map.ax.get_ylim()
+    _, projection = em.project_2d(table.vectors)
+    beyond = 0
+    for corner in explorer.check_extremes():
+        explorer.set(**corner["values"])
+        x, y = (v[0] for v in word_map.marker.get_data())
+        assert x0 <= x <= x1 and y0 <= y <= y1, corner["values"]
+        px, py = projection.transform(explorer_vector(explorer))
+        outside = not (x0 <= px <= x1 and y0 <= py <= y1)
+        assert ("beyond the map's edge" in explorer.text) == outside
+        beyond += outside
+    assert 0 < beyond < 64                                  # some corners leave the map, some do not
+    explorer.set(alive=0.0, machine=1.0)
+    linked = [table.words[j] for j in word_map.linked]
+    assert linked == [w for w, _ in em.nearest_neighbours(table, "cat", k=3, vector=explorer_vector(explorer))]
+
+
+def explorer_vector(explorer):
+    return np.array([explorer.values[f] for f in em.FEATURES])
+
+
+def test_quiz_lookup_question_matches_the_lookup(table):
+    from attention_course import quiz
+    ids = np.array([3, 3, 7])
+    out = em.one_hot(ids, len(table.words)) @ table.vectors
+    assert out.shape == (3, len(em.FEATURES)) and np.array_equal(out, table.vectors[ids])
+    bank = quiz.load("02_embeddings")
+    assert bank.answer(4, 0).correct and not bank.answer(4, 3).correct
