@@ -9,7 +9,8 @@ Two effects, measured on random vectors whose entries are independent N(0, 1):
    gradient (its Jacobian d weights / d scores) collapses toward 0.
 
 The random queries and keys, their scores at every d_k and the saturation experiment and plot
-are the ones lesson 04 uses too (``attention_course.experiments``, re-exported here). Everything
+are the ones lesson 04 uses too (``attention_course.experiments``, re-exported here, like the
+core's ``softmax_jacobian``, so the notebook imports only this module). Everything
 is seeded. The vectors for a small d_k are the first d_k coordinates of the same draws used
 for a larger d_k (the first d_k coordinates of an N(0, I) vector are again N(0, I)).
 """
@@ -24,7 +25,7 @@ from .._backend import check_positive_ints
 from ..attention import scaled_dot_product_attention
 from ..experiments import (RED, BLUE, attention_explorer, one_thread, plot_saturation,  # noqa: F401 (shared)
                            random_qkv, random_scores, saturation, softmax_jacobian_norm)
-from ..softmax import softmax
+from ..softmax import softmax, softmax_jacobian  # noqa: F401 (the notebook checks the formula with it)
 
 D_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 

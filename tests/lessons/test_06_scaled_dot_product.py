@@ -32,6 +32,9 @@ def test_lesson_06_uses_the_shared_experiments():
     for name in ("saturation", "plot_saturation", "random_scores", "random_qkv", "softmax_jacobian_norm",
                  "attention_explorer"):
         assert getattr(scaling, name) is getattr(experiments, name)
+    from attention_course.softmax import softmax_jacobian          # the notebook reaches it as lesson.*
+
+    assert scaling.softmax_jacobian is softmax_jacobian
 
 
 def test_softmax_jacobian_matches_autograd_through_package_softmax():
@@ -69,6 +72,28 @@ def test_river_sentence_bank_attends_to_ground_and_water_words():
     bank = w[tokens.index("bank")]
     top3 = {tokens[j] for j in np.argsort(bank)[-3:]}
     assert top3 == {"river", "bank", "muddy"}
+
+
+def test_unscaled_river_scores_sharpen_every_row():
+    from attention_course.experiments import entropy
+
+    tokens, q, k, v = scaling.river_sentence()
+    _, scaled = ac.scaled_dot_product_attention(q, k, v)
+    _, unscaled = ac.scaled_dot_product_attention(q, k, v, scale=1.0)
+    assert np.all(entropy(unscaled) < entropy(scaled))                 # "every row gets sharper"
+    bank, muddy = tokens.index("bank"), tokens.index("muddy")
+    assert (round(scaled[bank, bank], 2), round(unscaled[bank, bank], 2)) == (0.38, 0.53)
+    # "muddy" gives more to "bank" than to itself: bank's vector is longer and points its way
+    assert scaled[muddy, bank] > scaled[muddy, muddy]
+    assert np.linalg.norm(q[bank]) > np.linalg.norm(q[muddy])
+
+
+def test_scaled_saturation_stays_near_its_d_k_4_values_at_the_notebook_settings():
+    dot = scaling.random_scores(scaling.D_K_VALUES, n_trials=400, n_keys=16, seed=0)
+    scaled = scaling.saturation(dot.scaled, dot.d_k)
+    at4 = scaled.at(4)
+    assert np.all(np.abs(scaled.max_weight - at4.max_weight) < 0.05)
+    assert np.all(np.abs(scaled.grad_norm / at4.grad_norm - 1) < 0.15)
 
 
 def test_river_explorer_toggles_scaled_and_unscaled_weights():
