@@ -4,8 +4,9 @@ runs in parallel.
 Self-attention: queries, keys and values all come from ONE sequence x.
 Cross-attention: queries come from the decoder's sequence, keys and values from
 the encoder's sequence, so the weights are (n_q, n_k) with n_q != n_k in general.
-The attention itself is the core's (``ac.self_attention``, ``ac.cross_attention``); this module
-holds the lesson's hand-made sentences, the position-by-position loop and its timing. The
+The attention itself is the core's (the notebook calls ``ac.self_attention`` and
+``ac.cross_attention``); this module holds the lesson's hand-made sentences, the
+position-by-position loop and its timing. The
 random q, k, v and the explorer are shared with lesson 06 (``attention_course.experiments``).
 
 The word vectors here are constructed by hand so the lesson can show a clean
@@ -20,8 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import namespace
-# the core's; lesson 00 still reaches them through this module (notebook 07 calls ac.*)
-from ..attention import cross_attention, scaled_dot_product_attention, self_attention  # noqa: F401
+from ..attention import scaled_dot_product_attention
 from ..experiments import attention_explorer, one_thread, random_qkv  # noqa: F401 (shared with 06)
 from ..softmax import softmax
 
@@ -114,19 +114,25 @@ def attention_loop(q, k, v, scale=None):
     Row i needs only q[i], k and v, never another row's result: the loop has no
     dependency between iterations, which is why one matrix product can do them all.
     """
-    _, a = namespace("attention_loop", q=q, k=k, v=v)
-    q, k, v = (np.asarray(a[n], dtype=float) for n in ("q", "k", "v"))
-    if q.ndim != 2 or k.ndim != 2 or v.ndim != 2 or q.shape[1] != k.shape[1] or k.shape[0] != v.shape[0]:
-        raise ValueError(f"attention_loop: expected q (n_q, d_k), k (n_k, d_k), v (n_k, d_v), "
-                         f"got q {q.shape}, k {k.shape}, v {v.shape}.")
-    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else scale
-    output = np.empty((q.shape[0], v.shape[1]))
-    weights = np.empty((q.shape[0], k.shape[0]))
+    q, k, v, scale = _loop_args(q, k, v, scale)
+    output = np.empty((q.shape[0], v.shape[1]))           # (n_q, d_v)
+    weights = np.empty((q.shape[0], k.shape[0]))          # (n_q, n_k)
     for i in range(q.shape[0]):
         scores_i = (k @ q[i]) * scale           # (n_k,)  this query against every key
         weights[i] = softmax(scores_i)          # (n_k,)
         output[i] = weights[i] @ v              # (d_v,)
     return output, weights
+
+
+def _loop_args(q, k, v, scale):
+    """:func:`attention_loop`'s checks: numpy float arrays q (n_q, d_k), k (n_k, d_k), v (n_k, d_v),
+    and the scale (``None`` means 1/sqrt(d_k))."""
+    _, a = namespace("attention_loop", q=q, k=k, v=v)
+    q, k, v = (np.asarray(a[n], dtype=float) for n in ("q", "k", "v"))
+    if q.ndim != 2 or k.ndim != 2 or v.ndim != 2 or q.shape[1] != k.shape[1] or k.shape[0] != v.shape[0]:
+        raise ValueError(f"attention_loop: expected q (n_q, d_k), k (n_k, d_k), v (n_k, d_v), "
+                         f"got q {q.shape}, k {k.shape}, v {v.shape}.")
+    return q, k, v, (1.0 / math.sqrt(q.shape[1]) if scale is None else scale)
 
 
 @dataclass(frozen=True)
