@@ -18,13 +18,13 @@ from .efficient import KVCache, efficient_attention, tiled_attention
 from .masks import causal_mask, padding_mask, sliding_window_mask
 from .multihead import merge_heads, multi_head_attention, split_heads
 from .positional import apply_rope, sinusoidal_positional_encoding
-from .softmax import softmax
+from .softmax import softmax, softmax_jacobian
 from .vectors import cosine_similarity, dot, norm
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "dot", "norm", "cosine_similarity", "softmax", "scaled_dot_product_attention", "masked_softmax",
+    "dot", "norm", "cosine_similarity", "softmax", "softmax_jacobian", "scaled_dot_product_attention", "masked_softmax",
     "project_qkv", "self_attention", "cross_attention", "causal_mask", "padding_mask", "sliding_window_mask",
     "sinusoidal_positional_encoding", "apply_rope", "additive_attention", "additive_scores", "split_heads",
     "merge_heads", "multi_head_attention", "MultiHeadAttention", "efficient_attention", "tiled_attention",

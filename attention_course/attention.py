@@ -65,9 +65,11 @@ def project_qkv(x, w_q, w_k, w_v):
     Row i of each is a different view of token i: what it looks for (q), what it offers
     to be found by (k), and what it passes on when found (v).
     """
-    _, a = check_projections("project_qkv", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
-    x = a["x"]
-    return x @ a["w_q"], x @ a["w_k"], x @ a["w_v"]
+    x, w_q, w_k, w_v = _projection_args("project_qkv", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
+    q = x @ w_q                                  # (..., n, d_k)
+    k = x @ w_k                                  # (..., n, d_k)
+    v = x @ w_v                                  # (..., n, d_v)
+    return q, k, v
 
 
 def self_attention(x, w_q, w_k, w_v, mask=None):
@@ -77,24 +79,27 @@ def self_attention(x, w_q, w_k, w_v, mask=None):
     q = x w_q, k = x w_k, v = x w_v, all from the same x.
     output (..., n, d_v); weights (..., n, n).
     """
-    _, a = check_projections("self_attention", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
-    x = a["x"]
-    return scaled_dot_product_attention(x @ a["w_q"], x @ a["w_k"], x @ a["w_v"], mask=mask)
+    x, w_q, w_k, w_v = _projection_args("self_attention", x=x, w_q=w_q, w_k=w_k, w_v=w_v)
+    q = x @ w_q                                  # (..., n, d_k)  queries, from x
+    k = x @ w_k                                  # (..., n, d_k)  keys, from the same x
+    v = x @ w_v                                  # (..., n, d_v)  values, from the same x
+    return scaled_dot_product_attention(q, k, v, mask=mask)
 
 
 def cross_attention(decoder_states, encoder_states, w_q, w_k, w_v, mask=None):
     """Cross-attention: the decoder asks, the encoder answers; returns ``(output, weights)``.
 
-    decoder_states (..., n_q, d_model) -> q = decoder_states w_q      (..., n_q, d_k)
-    encoder_states (..., n_k, d_model) -> k = encoder_states w_k      (..., n_k, d_k)
-                                          v = encoder_states w_v      (..., n_k, d_v)
+    decoder_states (..., n_q, d_model), encoder_states (..., n_k, d_model);
+    w_q, w_k (d_model, d_k); w_v (d_model, d_v).
     output (..., n_q, d_v): one context vector per decoder position;
     weights (..., n_q, n_k): row i says which source tokens decoder position i reads.
     """
-    _, a = check_projections("cross_attention", decoder_states=decoder_states, encoder_states=encoder_states,
-                             w_q=w_q, w_k=w_k, w_v=w_v)
-    dec, enc = a["decoder_states"], a["encoder_states"]
-    return scaled_dot_product_attention(dec @ a["w_q"], enc @ a["w_k"], enc @ a["w_v"], mask=mask)
+    dec, enc, w_q, w_k, w_v = _projection_args("cross_attention", decoder_states=decoder_states,
+                                               encoder_states=encoder_states, w_q=w_q, w_k=w_k, w_v=w_v)
+    q = dec @ w_q                                # (..., n_q, d_k)  queries: from the decoder
+    k = enc @ w_k                                # (..., n_k, d_k)  keys: from the encoder
+    v = enc @ w_v                                # (..., n_k, d_v)  values: from the encoder
+    return scaled_dot_product_attention(q, k, v, mask=mask)
 
 
 # ------------------------------------------------------------------ argument handling
@@ -106,6 +111,12 @@ def _attention_args(q, k, v, mask, scale, func="scaled_dot_product_attention"):
     mask = a.get("mask")
     check_attention_shapes(func, q, k, v, mask)
     return q, k, v, mask, check_scale(func, scale, q.shape[-1], xp)
+
+
+def _projection_args(func, **arrays):
+    """The states and w_q, w_k, w_v, checked (``_backend.check_projections``), in the order given."""
+    _, a = check_projections(func, **arrays)
+    return tuple(a[name] for name in arrays)
 
 
 def _masked_softmax_args(scores, mask):
