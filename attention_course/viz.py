@@ -742,7 +742,7 @@ def lines(x, ys, labels=None, ax=None, title=None, **kwargs):
 class Arrows(_View):
     """Arrows from the origin in the plane, each labelled just beyond its tip.
 
-    ``vectors`` (m, 2); ``labels`` (m,) (may hold newlines); ``colors`` (m,). ``limit`` shows
+    ``vectors`` (m, 2); ``labels`` (m,) (may hold newlines; kept inside the axes); ``colors`` (m,). ``limit`` shows
     [-limit, limit] on both axes (default: room for the arrows), or give ``xlim``/``ylim``.
     ``update(vectors, labels=None)`` moves the arrows (and relabels them) in place.
     """
@@ -797,7 +797,8 @@ class Arrows(_View):
         for text, vec, label in zip(self.texts, v, self.labels):
             length = float(np.hypot(*vec))
             direction = vec / length if length > 0 else np.array([0.0, -1.0])
-            text.set_position(tuple(vec + pad * direction))
+            x, y = vec + pad * direction
+            text.set_position((min(max(x, x0 + pad / 2), x1 - pad / 2), min(max(y, y0 + pad / 2), y1 - pad / 2)))
             text.set_text(label)
         return self
 

@@ -5,9 +5,11 @@ Two views of one number:
     a . b = sum_i a_i * b_i            (algebra: multiply matching entries, add up)
           = |a| |b| cos(theta)         (geometry: lengths times the cosine of the angle)
 
-A query scored against every key at once is one matrix-vector product:
+A query scored against every key at once is one matrix-vector product, and every query
+against every key one matrix product:
 
     scores = K @ q        K (n_k, d_k), q (d_k,)  ->  scores (n_k,)
+    S = Q @ K.T           Q (n_q, d_k), K (n_k, d_k) -> S (n_q, n_k), row i = K @ q_i
 
 Everything here is numpy; inputs may be lists or arrays.
 """
@@ -54,8 +56,12 @@ def query_scores(q, keys) -> np.ndarray:
     """Score one query against every key: scores[j] = q . keys[j].
 
     Shapes: q (d_k,), keys (n_k, d_k) -> scores (n_k,), one score per key.
-    All the dot products at once are the matrix-vector product ``keys @ q``.
     """
+    q, keys = _query_and_keys(q, keys)
+    return keys @ q                    # (n_k, d_k) @ (d_k,) -> (n_k,): row j of keys dotted with q
+
+
+def _query_and_keys(q, keys):
     q = as_numbers("query_scores", "q", q, ndim=1)
     keys = np.asarray(keys, dtype=np.float64)
     if keys.ndim != 2:
@@ -66,7 +72,7 @@ def query_scores(q, keys) -> np.ndarray:
             f"query_scores: each key must have as many entries as the query: q is {q.shape} "
             f"(d_k = {q.shape[0]}) but keys is {keys.shape} (d_k = {keys.shape[1]})."
         )
-    return keys @ q
+    return q, keys
 
 
 # --- "Which word is this word about?" -------------------------------------------------
@@ -137,6 +143,46 @@ def which_word_example(ending: str = "tired") -> WhichWord:
                      query_index=tokens.index("it"))
 
 
+# What a few other words look for (hand-made, like everything here): "didn't" looks for its
+# action, "cross" for the thing crossed, the last word for what it describes.
+OTHER_QUERIES = {
+    #             noun  living place action grammar
+    "didn't":   (0.0,  0.0,  0.0,  1.0,  0.0),
+    "cross":    (0.5,  0.0,  1.0,  0.0,  0.0),
+    "tired":    (0.5,  1.0,  0.0,  0.0,  0.0),
+    "wide":     (0.5,  0.0,  1.0,  0.0,  0.0),
+}
+
+
+@dataclass(frozen=True)
+class AllQueries:
+    """Several query words of one sentence, each scored against every word at once.
+
+    tokens (n_k,) the sentence;  keys (n_k, d_k);  query_words (n_q,);  queries (n_q, d_k), row i is
+    what ``query_words[i]`` looks for.  ``scores`` = queries @ keys.T, (n_q, n_k).
+    """
+
+    tokens: tuple
+    keys: np.ndarray
+    query_words: tuple
+    queries: np.ndarray
+    features: tuple = FEATURES
+
+    @property
+    def scores(self) -> np.ndarray:
+        """(n_q, n_k): entry [i, j] = query i . key j."""
+        return self.queries @ self.keys.T             # (n_q, d_k) @ (d_k, n_k) -> (n_q, n_k)
+
+
+def all_queries_example(ending: str = "tired") -> AllQueries:
+    """Four query words of "The animal didn't cross the street because it was too <ending>":
+    didn't, cross, it and the last word, with the same keys as ``which_word_example``."""
+    one = which_word_example(ending)
+    words = ("didn't", "cross", "it", ending)
+    queries = np.array([IT_QUERIES[ending] if w == "it" else OTHER_QUERIES[w] for w in words], dtype=np.float64)
+    return AllQueries(one.tokens, one.keys, words, queries)
+
+
 # --- pictures and the widget (matplotlib/ipywidgets are imported only when these are called) ---------
 
 def _sign_words(value: float, length_a: float = 1.0, length_b: float = 1.0, tol: float = 1e-9) -> str:
@@ -154,6 +200,9 @@ def _f(x: float) -> str:
     return f"{round(float(x), 9) + 0.0:.2f}"
 
 
+BLUE, GREEN, GREY, RED, SHADOW = "#3b75af", "#2e7d32", "#757575", "#c62828", "#e69f00"
+
+
 def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):
     """Two panels: arrows b at a few angles to a fixed unit a, labelled with a . b;
     and a . b against the angle for b of several lengths. Returns the Figure."""
@@ -161,30 +210,17 @@ def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):
 
     fig, (left, right) = viz.new_figure(2, width=9.6, height=3.8)
     a = vector_2d(1.0, 0.0)
-    colours = ("#2e7d32", "#757575", "#c62828")
-    left.annotate("", xy=a, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
-    left.text(a[0] + 0.05, -0.12, "a", fontsize=11, weight="bold")
-    for angle, colour in zip(angles, colours):
-        b = vector_2d(1.0, angle)
-        left.annotate("", xy=b, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=colour, lw=2))
-        left.text(*(1.12 * b), f"{angle}°\na·b = {dot(a, b):+.2f}", color=colour, ha="center", va="center")
-    left.set_xlim(-1.5, 1.6)
-    left.set_ylim(-0.4, 1.45)
-    left.set_aspect("equal")
-    left.set_title("Unit vectors b at three angles to a")
-    left.set_xlabel("x")
-    left.set_ylabel("y")
-
+    bs = [vector_2d(1.0, angle) for angle in angles]
+    viz.arrows([a, *bs], ["a", *(f"{angle}°\na·b = {dot(a, b):+.2f}" for angle, b in zip(angles, bs))], ax=left,
+               colors=["black", GREEN, GREY, RED][:1 + len(angles)], xlim=(-1.5, 1.6), ylim=(-0.4, 1.6),
+               title="Unit vectors b at three angles to a")
     theta = np.linspace(0, 360, 361)
-    for length, style in zip(lengths, (":", "-", "--")):
-        right.plot(theta, [dot_from_geometry(1.0, length, t) for t in theta], style, color="#3b75af",
-                   label=f"|b| = {length:g}")
+    viz.lines(theta, [[dot_from_geometry(1.0, length, t) for t in theta] for length in lengths],
+              [f"|b| = {length:g}" for length in lengths], ax=right, styles=[":", "-", "--"][:len(lengths)],
+              colors=[BLUE] * len(lengths), xticks=range(0, 361, 90), title="a · b = |a||b| cos θ",
+              xlabel="angle θ between a and b (degrees)", ylabel="a · b   (|a| = 1)", legend=None)
     right.axhline(0, color="0.3", lw=0.8)
-    right.axvspan(90, 270, color="#c62828", alpha=0.08, label="negative (90° < θ < 270°)")
-    right.set_xticks(range(0, 361, 90))
-    right.set_xlabel("angle θ between a and b (degrees)")
-    right.set_ylabel("a · b   (|a| = 1)")
-    right.set_title("a · b = |a||b| cos θ")
+    right.axvspan(90, 270, color=RED, alpha=0.08, label="negative (90° < θ < 270°)")
     right.legend(loc="upper center", fontsize=8)
     return fig
 
@@ -199,9 +235,19 @@ def plot_query_scores(*examples: WhichWord):
         chart = viz.bars(ex.scores, list(ex.tokens), ax=ax, ylim=(-1.0, 2.5), ylabel="score  q · k",
                          title=f"'it' in '... too {ex.tokens[-1]}'")
         chart.patches[ex.query_index].set_color(viz.HIGHLIGHT)
-        chart.patches[int(np.argmax(ex.scores))].set_color("#2e7d32")
+        chart.patches[int(np.argmax(ex.scores))].set_color(GREEN)
         ax.set_xlabel("key word (green: highest score, orange: the query word itself)")
     return fig
+
+
+def plot_all_scores(ex: AllQueries):
+    """Heatmap of every query word's scores against every word: (n_q, n_k), colours centred on 0."""
+    from .. import viz
+
+    n_q, n_k = ex.scores.shape
+    return viz.heatmap(ex.scores, ex.query_words, ex.tokens, vmin=-2, vmax=2, cmap="RdBu_r",
+                       title=f"Q Kᵀ: {n_q} queries x {n_k} keys", xlabel=f"key word ({n_k} keys)",
+                       ylabel=f"query word ({n_q} queries)", colorbar_label="score  q · k")
 
 
 _SHADOW_OFFSET = 0.25
@@ -210,50 +256,38 @@ _SHADOW_OFFSET = 0.25
 def dot_product_explorer(angle: float = 60.0, length_a: float = 2.0, length_b: float = 1.5):
     """Sliders for the angle between a and b and for both lengths.
 
-    Left: the two arrows and b's shadow on a's direction (signed length |b| cos θ).
-    Right: a . b against the angle for the current lengths, with a dot at the current angle.
+    Left: the two arrows and b's shadow on a's direction (signed length |b| cos θ), drawn just below
+    a's line. Right: a . b against the angle for the current lengths, a dot at the current angle.
     The text under it works the product out both ways: sum of products and |a||b| cos θ.
     """
-    from .. import widgets
+    from .. import viz, widgets
 
     theta = np.linspace(0, 360, 181)
 
     def setup(fig):
         left, right = fig.subplots(1, 2)
-        arrows = left.quiver([0, 0], [0, 0], [1, 0], [0, 1], color=["black", "#3b75af"],
-                             angles="xy", scale_units="xy", scale=1, width=0.015, zorder=3)
-        (shadow,) = left.plot([0, 0], [0, 0], color="#e69f00", lw=7, alpha=0.9, solid_capstyle="butt", zorder=2,
+        plane = viz.arrows([[1, 0], [0, 1]], ["a", "b"], ax=left, colors=["black", BLUE], limit=3.7,
+                           title="a (black) and b (blue)")
+        (shadow,) = left.plot([], [], color=SHADOW, lw=7, solid_capstyle="butt", zorder=2,
                               label="b's shadow on a: |b| cos θ (drawn just below)")
-        (drop,) = left.plot([0, 0], [0, 0], ":", color="0.4")
-        left.set_xlim(-3.3, 3.3)
-        left.set_ylim(-3.3, 3.3)
-        left.set_aspect("equal")
-        left.axhline(0, color="0.85", lw=0.8, zorder=0)
-        left.axvline(0, color="0.85", lw=0.8, zorder=0)
-        left.set_title("a (black) and b (blue)")
-        left.set_xlabel("x")
-        left.set_ylabel("y")
+        (drop,) = left.plot([], [], ":", color="0.4")
         left.legend(loc="lower left", fontsize=7)
-        (curve,) = right.plot(theta, np.zeros_like(theta), color="#3b75af")
-        (marker,) = right.plot([0], [0], "o", color="#e69f00", ms=8)
+        curve = viz.lines(theta, np.zeros_like(theta), ax=right, colors=[BLUE], dots=True, ylim=(-9.5, 9.5),
+                          xticks=range(0, 361, 90), xlabel="angle θ (degrees)", ylabel="a · b",
+                          title="a · b = |a||b| cos θ", legend=None)
         right.axhline(0, color="0.3", lw=0.8)
         right.set_xlim(0, 360)
-        right.set_ylim(-9.5, 9.5)
-        right.set_xticks(range(0, 361, 90))
-        right.set_xlabel("angle θ (degrees)")
-        right.set_ylabel("a · b")
-        right.set_title("a · b = |a||b| cos θ")
-        return dict(arrows=arrows, shadow=shadow, drop=drop, curve=curve, marker=marker)
+        return plane, shadow, drop, curve
 
     def update(state, angle, length_a, length_b):
+        plane, shadow, drop, curve = state
         a, b = vector_2d(length_a, 0.0), vector_2d(length_b, angle)
-        state["arrows"].set_UVC([a[0], b[0]], [a[1], b[1]])
-        # the shadow is drawn just below the x-axis, so a's arrow doesn't cover it
-        state["shadow"].set_data([0, b[0]], [-_SHADOW_OFFSET, -_SHADOW_OFFSET])
-        state["drop"].set_data([b[0], b[0]], [-_SHADOW_OFFSET, b[1]])
-        state["curve"].set_ydata(length_a * length_b * np.cos(np.radians(theta)))
+        plane.update([a, b])
+        shadow.set_data([0, b[0]], [-_SHADOW_OFFSET, -_SHADOW_OFFSET])
+        drop.set_data([b[0], b[0]], [-_SHADOW_OFFSET, b[1]])
+        curve.update(length_a * length_b * np.cos(np.radians(theta)))
         value = dot(a, b)
-        state["marker"].set_data([angle], [value])
+        curve.mark(angle, [value])
         geometry = dot_from_geometry(length_a, length_b, angle)
         return (f"a = [{_f(a[0])}, {_f(a[1])}],  b = [{_f(b[0])}, {_f(b[1])}]\n"
                 f"sum of products:  {_f(a[0])} × {_f(b[0])} + {_f(a[1])} × {_f(b[1])} = {_f(value)}\n"

@@ -411,3 +411,10 @@ def test_scatter_moves_its_highlighted_point_and_refuses_bad_input():
         sc.link([2])
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
         viz.scatter([[0.0, 0.0, 1.0]], ["a"])
+
+
+def test_arrow_labels_stay_inside_the_axes():
+    a = viz.arrows([[3.0, 0.0], [0.0, -3.0]], ["a", "b"], limit=3.1)
+    for text in a.texts:
+        x, y = text.get_position()
+        assert -3.1 < x < 3.1 and -3.1 < y < 3.1

@@ -213,12 +213,68 @@ def test_explorer_extremes_stay_finite():
 def test_explorer_moves_the_arrow_and_the_marker():
     w = dp.dot_product_explorer()
     w.set(angle=180, length_a=3.0, length_b=3.0)
-    x, y = w.state["marker"].get_data()
+    plane, shadow, drop, curve = w.state
+    x, y = curve.dots[0].get_data()
     assert x[0] == 180 and y[0] == pytest.approx(-9.0)
-    assert w.state["arrows"].U[1] == pytest.approx(-3.0)
+    assert plane.quiver.U[1] == pytest.approx(-3.0)
+    assert shadow.get_xdata()[1] == pytest.approx(-3.0)             # the shadow points left: negative
+    assert min(curve.curves[0].get_ydata()) == pytest.approx(-9.0)
 
 
 def test_static_figures_have_titles_and_labels():
     for fig in (dp.plot_sign_and_size(), dp.plot_query_scores(dp.which_word_example("tired"))):
         for ax in fig.axes:
             assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+# ------------------------------------------------------------------ all queries at once
+
+@pytest.mark.parametrize("ending", ["tired", "wide"])
+def test_all_queries_at_once_is_one_query_per_row(ending):
+    ex = dp.all_queries_example(ending)
+    n_q, n_k = len(ex.query_words), len(ex.tokens)
+    assert ex.queries.shape == (n_q, ex.keys.shape[1]) and ex.scores.shape == (n_q, n_k)
+    for i, q in enumerate(ex.queries):
+        np.testing.assert_allclose(ex.scores[i], dp.query_scores(q, ex.keys))
+    one = dp.which_word_example(ending)
+    np.testing.assert_allclose(ex.scores[ex.query_words.index("it")], one.scores)
+
+
+def test_the_other_queries_find_what_the_notebook_says():
+    ex = dp.all_queries_example("tired")
+    best = {w: ex.tokens[j] for w, j in zip(ex.query_words, ex.scores.argmax(axis=1))}
+    assert best == {"didn't": "cross", "cross": "street", "it": "animal", "tired": "animal"}
+    top_two = np.sort(ex.scores, axis=1)[:, -2:]
+    assert np.all(top_two[:, 1] - top_two[:, 0] >= 0.4)             # no ties for the winner
+
+
+def test_the_all_scores_heatmap_names_its_shape_and_its_colour_bar():
+    hm = dp.plot_all_scores(dp.all_queries_example())
+    assert hm.values.shape == (4, 11) and "4 queries x 11 keys" in hm.ax.get_title()
+    assert hm.colorbar.ax.get_ylabel() == "score  q · k"
+    assert hm.image.get_clim() == (-2, 2)                          # centred: white is a score of 0
+
+
+def test_query_scores_reads_as_the_formula():
+    import inspect
+
+    body = [line for line in inspect.getsource(dp.query_scores).splitlines()
+            if line.strip() and not line.strip().startswith(('"""', "Shapes", "def "))]
+    assert len(body) <= 3 and any("keys @ q" in line for line in body)
+
+
+def test_quiz_fixes():
+    from attention_course import quiz
+
+    bank = quiz.load("03_dot_product")
+    ex = dp.which_word_example("tired")
+    # Q5 option A is false: animal's key is not longer than street's
+    a = bank.questions[4].options[0]
+    assert not a.correct and "longer" in a.text
+    assert dp.norm(ex.keys[ex.tokens.index("animal")]) == dp.norm(ex.keys[ex.tokens.index("street")])
+    # Q4: a partly right answer does not say "Right" while saying "Not quite"
+    fb = bank.answer(3, [1])
+    assert not fb.correct and "Right" not in fb.explanation and "1 more correct option" in fb.explanation
+    q, k = np.array([1.0, -2.0]), np.array([3.0, 1.0])               # q . k = 1 > 0; adding 1 lowers it
+    assert dp.dot(q, k + 1) < dp.dot(q, k) and dp.dot(q, 2 * k) > dp.dot(q, k)
+    assert bank.answer(3, [1, 3]).correct
