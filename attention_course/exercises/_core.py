@@ -428,13 +428,17 @@ def _compare_part(ex, case, label, e, g) -> list[_Problem]:
         out.append(_Problem("nonfinite", f"nonfinite{label}",
                             f"Your{what} output contains NaN or inf where the reference is finite."))
     elif not _close(e, ga, rtol, atol):
-        if e.size <= 12:
+        if e.size <= 12 and _fmt_array(e) != _fmt_array(ga):
             example = f"expected {_fmt_array(e)}, got {_fmt_array(ga)}"
         else:
             diff = np.abs(ga.astype(np.float64) - e.astype(np.float64))
             idx = np.unravel_index(int(np.nanargmax(diff)), e.shape)
+            want, got = float(e[idx]), float(ga[idx])
+            digits = next((d for d in (4, 8, 12, 17) if f"{want:.{d}g}" != f"{got:.{d}g}"), 17)
             example = (f"the largest difference is {float(diff[idx]):.4g} at index "
-                       f"{tuple(int(i) for i in idx)} (expected {float(e[idx]):.4g}, got {float(ga[idx]):.4g})")
+                       f"{tuple(int(i) for i in idx)} (expected {want:.{digits}g}, got {got:.{digits}g})")
+            if ga.dtype != e.dtype and ga.dtype.kind == e.dtype.kind == "f" and ga.dtype.itemsize < e.dtype.itemsize:
+                example += f"; your {ga.dtype} result is less precise than the {e.dtype} inputs need"
         out.append(_Problem("values", f"values{label}",
                             f"Your{what} values differ from the reference.", example))
     return out

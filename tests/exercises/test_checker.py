@@ -3,6 +3,7 @@ function behaves like it), generic problems (errors, shapes, NaN, mutation) and 
 lightness. It never raises into the notebook and never writes to stderr."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -381,3 +382,13 @@ def test_exercises_do_not_load_torch_or_widgets():
             "assert 'torch' not in sys.modules and 'ipywidgets' not in sys.modules, sorted(sys.modules); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_values_that_look_equal_are_printed_with_enough_digits_to_differ():
+    def softmax_off_by_a_little(x, axis=-1):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return (e / e.sum(axis=axis, keepdims=True) + 3e-6).astype(np.float32)
+    text = "\n".join(ex.check("softmax", softmax_off_by_a_little).hints)
+    shown = re.search(r"expected ([\d.e-]+), got ([\d.e-]+)", text)
+    assert shown and shown.group(1) != shown.group(2), text
+    assert "less precise" in text
