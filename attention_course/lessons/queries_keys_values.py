@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .._backend import namespace, shape_str
+from .._backend import namespace
 from ..attention import project_qkv  # noqa: F401 (the core's; notebooks call ac.project_qkv)
 from ..experiments import effective_choices, inverse_sum_squares  # noqa: F401 (lesson 04's counts too)
 from ..softmax import softmax
@@ -61,11 +61,10 @@ def soft_lookup(query, keys, values, scale=1.0):
     Shapes: query (d_k,), keys (n, d_k), values (n, d_v). ``scale=1.0`` is the plain dot
     product; lesson 06 explains why transformers use ``scale = 1/sqrt(d_k)``.
     """
-    query, keys, values = _check_lookup("soft_lookup", query, keys, values)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale)):
-        raise ValueError(f"soft_lookup: scale must be a finite number, got {scale!r}.")
-    weights = softmax(scale * (keys @ query))
-    return weights @ values, weights
+    query, keys, values = _check_lookup("soft_lookup", query, keys, values, scale=scale)
+    scores = scale * (keys @ query)             # (n,)
+    weights = softmax(scores)                   # (n,)
+    return weights @ values, weights            # (d_v,), (n,)
 
 
 def nearest(vector, vectors, labels):
@@ -82,7 +81,9 @@ def nearest(vector, vectors, labels):
     return labels[int(np.argmin(np.linalg.norm(vectors - vector, axis=-1)))]
 
 
-def _check_lookup(func, query, keys, values):
+def _check_lookup(func, query, keys, values, scale=1.0):
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale)):
+        raise ValueError(f"{func}: scale must be a finite number, got {scale!r}.")
     _, a = namespace(func, query=query, keys=keys, values=values)
     query, keys, values = (np.asarray(a[name], dtype=float) for name in ("query", "keys", "values"))
     if query.ndim != 1 or keys.ndim != 2 or values.ndim != 2:
@@ -189,11 +190,10 @@ def gaussian_kernel_weights(x_query, x_train, bandwidth):
     Each query x attends to the training inputs x_j (the keys): the closer x_j, the larger
     the weight. The bandwidth h sets how close is close. Shapes: x_query (m,), x_train (n,).
     """
-    x_query, x_train = _check_1d("gaussian_kernel_weights", x_query=x_query, x_train=x_train)
-    if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
-        raise ValueError(f"gaussian_kernel_weights: bandwidth must be a finite number > 0, got {bandwidth!r}.")
-    distances = x_query[:, None] - x_train[None, :]            # (m, n)
-    return softmax(-distances ** 2 / (2.0 * bandwidth ** 2), axis=-1)
+    x_query, x_train, h = _check_kernel_args("gaussian_kernel_weights", x_query, x_train, bandwidth)
+    distances = x_query[:, None] - x_train[None, :]         # (m, n)
+    scores = -distances ** 2 / (2.0 * h ** 2)               # (m, n): close is good
+    return softmax(scores, axis=-1)                         # (m, n), each row sums to 1
 
 
 def nadaraya_watson(x_query, x_train, y_train, bandwidth):
@@ -211,6 +211,13 @@ def nadaraya_watson(x_query, x_train, y_train, bandwidth):
         )
     weights = gaussian_kernel_weights(x_query, x_train, bandwidth)
     return weights @ y_train, weights
+
+
+def _check_kernel_args(func, x_query, x_train, bandwidth):
+    x_query, x_train = _check_1d(func, x_query=x_query, x_train=x_train)
+    if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
+        raise ValueError(f"{func}: bandwidth must be a finite number > 0, got {bandwidth!r}.")
+    return x_query, x_train, bandwidth
 
 
 def _check_1d(func, **arrays):
@@ -249,8 +256,8 @@ def bandwidth_explorer(bandwidth: float = 0.3, n_train: int = 40, seed: int = 0,
         weights.update(w_q)
         train_fit, _ = nadaraya_watson(x_train, x_train, y_train, bandwidth)
         middle = w_q[len(queries) // 2]
-        return (f"error on the training points {np.mean((train_fit - y_train) ** 2):.3f}, "
-                f"error against the true curve {np.mean((y_hat - true_function(grid)) ** 2):.3f}\n"
+        return (f"mean squared error: on the training points {np.mean((train_fit - y_train) ** 2):.3f}, "
+                f"against the true curve {np.mean((y_hat - true_function(grid)) ** 2):.3f}\n"
                 f"query x = {queries[len(queries) // 2]:g}: largest weight {middle.max():.2f}, it averages about "
                 f"{float(inverse_sum_squares(middle)):.1f} of the {n_train} training points (1/sum a^2; "
                 f"lesson 04's e^H: {float(effective_choices(middle)):.1f})")

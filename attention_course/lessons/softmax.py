@@ -67,6 +67,35 @@ def logit_gaps(weights) -> np.ndarray:
 
 # --- pictures and the widget (matplotlib/ipywidgets are imported only when these are called) ---------
 
+def plot_scores_and_weights(scores, tokens):
+    """Two bar charts side by side: the scores (any sign) and softmax(scores) (all > 0, sum 1).
+
+    Shapes: scores (n,), tokens n labels. Returns the matplotlib figure.
+    """
+    from .. import viz
+
+    scores = as_numbers("plot_scores_and_weights", "scores", scores, ndim=1)
+    tokens = list(tokens)
+    if len(tokens) != scores.size:
+        raise ValueError(f"plot_scores_and_weights: {scores.size} scores but {len(tokens)} tokens.")
+    fig, (ax_s, ax_w) = viz.new_figure(2, width=9.6, height=3.4)
+    viz.bars(scores, tokens, ax=ax_s, ylabel="score", title="Scores: any sign, any size")
+    weights = softmax(scores)
+    viz.bars(weights, tokens, ax=ax_w, ylim=(0, max(0.5, 1.15 * float(weights.max()))), ylabel="weight",
+             title=f"softmax(scores): all > 0, sum = {weights.sum():.0f}")
+    for ax in (ax_s, ax_w):
+        ax.set_xlabel("key word")
+    return fig
+
+
+def _uniform_marks(ax, n):
+    """The uniform share 1/n as short red dashes in the gaps between n bars (and at both ends), so
+    the line never runs through a bar's printed value (bars of width 0.7 sit at 0..n-1)."""
+    gaps = np.arange(-1, n) + 0.5                            # x of each gap's centre
+    ax.hlines(np.full(n + 1, 1 / n), gaps - 0.12, gaps + 0.12, color="#c62828", lw=1.5,
+              label=f"uniform share: 1/{n}")
+
+
 def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float = 0.05, t_max: float = 5.0):
     """A temperature slider over a bar chart of softmax(scores / T), one bar per token.
 
@@ -87,7 +116,7 @@ def temperature_explorer(scores, tokens, temperature: float = 1.0, t_min: float 
         ax = fig.add_subplot()
         chart = viz.bars(softmax(scores, temperature=temperature), tokens, ax=ax, ylim=(0, 1.08),
                          ylabel="weight", title="softmax(scores / T)")
-        ax.axhline(1 / n, color="#c62828", ls="--", lw=1, label=f"uniform: 1/{n}")
+        _uniform_marks(ax, n)
         ax.legend(loc="upper right", fontsize=8)
         ax.set_xlabel("key word")
         return chart

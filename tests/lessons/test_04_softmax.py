@@ -193,3 +193,34 @@ def test_saturation_figure_has_titles_and_labels():
                              xlabel="scale factor c")
     for ax in fig.axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_scores_and_weights_figure_shows_both_rows():
+    tokens, scores = sl.it_scores()
+    fig = sl.plot_scores_and_weights(scores, tokens)
+    ax_s, ax_w = fig.axes[:2]
+    heights = lambda ax: np.array([p.get_height() for p in ax.patches])  # noqa: E731
+    np.testing.assert_allclose(heights(ax_s), scores)
+    np.testing.assert_allclose(heights(ax_w), ac.softmax(scores))
+    assert (heights(ax_s) < 0).any() and (heights(ax_w) > 0).all()       # negative scores, positive weights
+    assert "sum = 1" in ax_w.get_title()
+    for ax in (ax_s, ax_w):
+        assert ax.get_xlabel() and ax.get_ylabel()
+    with pytest.raises(ValueError, match="3 scores but 2 tokens"):
+        sl.plot_scores_and_weights([1.0, 2.0, 3.0], ["a", "b"])
+
+
+def test_uniform_share_is_marked_only_between_the_bars():
+    """The 1/n marks sit in the gaps, so they never cross a bar's printed value."""
+    tokens, scores = sl.it_scores()
+    w = sl.temperature_explorer(scores, tokens)
+    w.set(temperature=5.0)                                   # every bar near 1/11: the crowded case
+    ax = w.figure.axes[0]
+    (marks,) = [c for c in ax.collections if c.get_label().startswith("uniform share")]
+    segments = marks.get_segments()
+    assert len(segments) == len(tokens) + 1
+    bars = [(p.get_x(), p.get_x() + p.get_width()) for p in ax.patches]
+    for seg in segments:
+        (x0, y0), (x1, y1) = seg
+        assert y0 == y1 == pytest.approx(1 / len(tokens))
+        assert all(x1 <= left or x0 >= right for left, right in bars)

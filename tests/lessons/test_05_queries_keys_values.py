@@ -353,3 +353,48 @@ def test_bandwidth_explorer_moves_the_curve_and_stays_finite_at_both_ends():
     x_train, y_train = L.regression_data()
     expected, _ = L.nadaraya_watson(fit_line.get_xdata(), x_train, y_train, 0.5)
     np.testing.assert_allclose(fit_line.get_ydata(), expected)
+
+
+# ---------------------------------------------------------------- claims about other lessons, the quiz
+
+
+def test_lesson_06_river_bank_gives_itself_its_biggest_weight_038():
+    """Cell 'Why not use the word vectors themselves?' cites lesson 06's explorer (q = k there)."""
+    from attention_course.lessons import scaled_dot_product as l06
+
+    tokens, q, k, v = l06.river_sentence()
+    np.testing.assert_allclose(q, k)
+    _, weights = ac.scaled_dot_product_attention(q, k, v)
+    bank = tokens.index("bank")
+    assert int(np.argmax(weights[bank])) == bank
+    assert f"{weights[bank, bank]:.2f}" == "0.38"
+
+
+@pytest.mark.parametrize("func", [L.soft_lookup, L.gaussian_kernel_weights])
+def test_shown_functions_read_as_the_formula(func):
+    """The notebook prints these: one line of checks, then the maths with a shape comment per line."""
+    import inspect
+
+    source = inspect.getsource(func)
+    body = source.split('"""')[2].strip().splitlines()
+    assert "raise" not in "".join(body) and body[0].lstrip().startswith(("query, keys", "x_query, x_train"))
+    maths = body[1:]
+    assert 2 <= len(maths) <= 3 and all("# (" in line for line in maths), maths
+
+
+def test_quiz_q4_counts_the_symmetry_without_projections():
+    from attention_course import quiz
+
+    bank = quiz.load("05_queries_keys_values")
+    options = bank.questions[3].options
+    right = [i for i, opt in enumerate(options) if opt.correct]
+    symmetric = [i for i, opt in enumerate(options) if "Q = K = X" in opt.text]
+    assert symmetric and symmetric[0] in right
+    assert bank.answer(3, right).correct and not bank.answer(3, [i for i in right if i != symmetric[0]]).correct
+    x = L.PROJECTION_X                                       # the claim itself, on the lesson's words
+    assert np.allclose(x @ x.T, (x @ x.T).T)
+
+
+def test_bandwidth_explorer_names_its_errors():
+    text = L.bandwidth_explorer(bandwidth=0.3).text
+    assert text.startswith("mean squared error: on the training points")
