@@ -50,9 +50,10 @@ def _variant(**switches):
     return buggy
 
 
-NO_TANH = ("tanh forgotten: without it the score w_v · (q_h + k_h) = w_v · q_h + w_v · k_h is a query part plus a "
-           "key part, and the softmax over the keys cancels the query part, so every query gets the same weights. "
-           "Apply np.tanh to q_h[:, None, :] + k_h[None, :, :] before the product with w_v.")
+NO_TANH = ("Every query got the same weights: your score is a query part plus a key part (as w_v · (q_h + k_h) = "
+           "w_v · q_h + w_v · k_h is), and the softmax over the keys cancels the query part. That is what happens "
+           "when tanh is forgotten, or applied to q_h and k_h separately: apply np.tanh to the sum "
+           "q_h[:, None, :] + k_h[None, :, :], then take the product with w_v.")
 
 MISTAKES = [
     Mistake(NO_TANH, _variant(tanh="none")),
@@ -72,7 +73,8 @@ MISTAKES = [
 
 def diagnose(case, value):
     """Weights that are the same for every query (while the reference's are not): the query's
-    part of the score was cancelled by the softmax, which happens when tanh is missing."""
+    part of the score was cancelled by the softmax, which happens when tanh is missing or is
+    applied to each side before the sum (any score that splits into a query part plus a key part)."""
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
         return []
     q, k, v, w_q, w_k, w_v = (np.asarray(a, dtype=np.float64) for a in case.args)

@@ -94,13 +94,13 @@ class Fit:
     n_params: int
     history: np.ndarray = field(repr=False)
 
-    def weights(self, sharpness: float = 1.0) -> np.ndarray:
-        """softmax over the keys of sharpness * scores (sharpness scales w_v, or W)."""
-        return softmax(sharpness * self.scores, axis=-1)
+    def weights(self, scale: float = 1.0) -> np.ndarray:
+        """softmax over the keys of scale * scores (``scale`` multiplies w_v, or W)."""
+        return softmax(scale * self.scores, axis=-1)
 
-    def n_correct(self, alignment: Alignment, sharpness: float = 1.0) -> int:
+    def n_correct(self, alignment: Alignment, scale: float = 1.0) -> int:
         """How many target words give the right source word strictly more weight than any other."""
-        w = self.weights(sharpness)
+        w = self.weights(scale)
         right = w[np.arange(len(alignment.target)), alignment.target]
         others = np.where(alignment.target_matrix > 0, -np.inf, w).max(axis=-1)
         return int(np.sum(right > others + 1e-12))
@@ -284,6 +284,50 @@ def time_scores(ns=(64, 128, 256, 512), d: int = 64, h: int = 64, repeats: int =
 
 
 # ---------------------------------------------------------------- figures
+def plot_scorer(d_q: int = 4, d_k: int = 6, h: int = 3):
+    """The additive scorer for one (query, key) pair as a network diagram, every box with its shape:
+    q_i (d_q,) -> @ W_q -> (h,) -+-> tanh (h,) -> . w_v -> score ; k_j (d_k,) -> @ W_k -> (h,) -+."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from .. import viz
+
+    check_positive_ints("plot_scorer", d_q=d_q, d_k=d_k, h=h)
+    fig, ax = viz.new_figure(width=9.6, height=2.9)
+    ax.set_xlim(-0.2, 10.4)
+    ax.set_ylim(-1.55, 1.6)
+    ax.set_axis_off()
+
+    def box(x, y, text, color="0.35", face="white", w=1.45):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - 0.3), w, 0.6, boxstyle="round,pad=0.04", facecolor=face,
+                                    edgecolor=color, linewidth=1.3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, label=None):
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "linewidth": 1.2, "shrinkA": 0, "shrinkB": 0})
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.1, label, ha="center", va="bottom", fontsize=8.5, color="0.25")
+
+    for y, name, d, w in ((0.9, "q_i", d_q, "W_q"), (-0.9, "k_j", d_k, "W_k")):
+        color = BLUE if name == "q_i" else RED
+        box(0.75, y, f"{name}\n({d},)", color=color)
+        arrow(1.5, y, 3.0, y, f"@ {w} ({d}, {h})")
+        box(3.75, y, f"{name} {w}\n({h},)", color=color)
+        arrow(4.5, y, 5.15, y * 0.25)
+    ax.add_patch(FancyBboxPatch((5.2, -0.28), 0.56, 0.56, boxstyle="circle,pad=0", facecolor="white",
+                                edgecolor="0.35", linewidth=1.3))
+    ax.text(5.48, 0.0, "+", ha="center", va="center", fontsize=13)
+    arrow(5.8, 0.0, 6.35, 0.0)
+    box(7.05, 0.0, f"tanh\n({h},)", w=1.3)
+    arrow(7.72, 0.0, 8.6, 0.0, f"· w_v ({h},)")
+    box(9.55, 0.0, "score\n1 number", face="#f3f3f3", w=1.4)
+    ax.text(5.2, -1.45, f"done for every (query, key) pair: an (n_q, n_k, h) hidden tensor; "
+                        f"d_q = {d_q} and d_k = {d_k} never meet", ha="center", va="center", fontsize=8.5,
+            color="0.3", style="italic")
+    ax.set_title("The additive scorer: one hidden layer of h units per (query, key) pair")
+    return fig
+
+
 def plot_alignments(alignment: Alignment, panels: dict):
     """One heatmap per (title -> weights (n_q, n_k)), target words down, source words across;
     the hand-written alignment outlined in red."""
@@ -305,6 +349,7 @@ def _mark_alignment(ax, alignment):
              for i, j in enumerate(alignment.target)]
     for box in boxes:
         ax.add_patch(box)
+        box.set_animated(True)        # drawn with the heatmap's (animated) image, above it, by viz.to_png
     return boxes
 
 
@@ -326,8 +371,8 @@ def plot_timing(timing: dict):
 
 
 # ---------------------------------------------------------------- the widget
-def alignment_explorer(alignment: Alignment, fits: dict, hidden: int = 1, sharpness: float = 1.0):
-    """Two sliders: the hidden size h (which fitted additive scorer) and a sharpness s that scales
+def alignment_explorer(alignment: Alignment, fits: dict, hidden: int = 1, scale: float = 1.0):
+    """Two sliders: the hidden size h (which fitted additive scorer) and a number s that scales
     w_v (weights = softmax(s * scores)); the heatmap shows the alignment they give.
 
     ``fits``: ``{h: Fit}`` from :func:`fit_hidden_sizes`. Returns an ``Interactive``.
@@ -340,21 +385,22 @@ def alignment_explorer(alignment: Alignment, fits: dict, hidden: int = 1, sharpn
 
     def setup(fig):
         ax = fig.add_subplot()
-        hm = viz.heatmap(fits[hidden].weights(sharpness), alignment.target_words, alignment.source, ax=ax,
+        hm = viz.heatmap(fits[hidden].weights(scale), alignment.target_words, alignment.source, ax=ax,
                          title="Additive attention weights (outlined: the alignment asked for)",
-                         xlabel="source word (key)", ylabel="target word (query)")
+                         xlabel="source word (key)", ylabel="target word (query)", colorbar_label="attention weight")
         _mark_alignment(ax, alignment)
         return hm
 
-    def update(hm, hidden, sharpness):
+    def update(hm, hidden, scale):
         f = fits[int(hidden)]
-        w = f.weights(sharpness)
+        w = f.weights(scale)
         hm.update(w)
         top = ["/".join(alignment.source[j] for j in np.flatnonzero(row >= row.max() - 1e-6)) for row in w]  # ties: a/b
         right = w[np.arange(len(alignment.target)), alignment.target]
-        lines = [f"h = {int(hidden)} hidden units ({f.n_params} parameters), w_v scaled by {sharpness:.2f}",
-                 f"{f.n_correct(alignment, sharpness)} of {len(alignment.target)} target words give their source "
-                 f"word the largest weight; weight on it: mean {right.mean():.2f}"]
+        units = f"{int(hidden)} hidden unit{'s' if int(hidden) != 1 else ''}"
+        lines = [f"h = {units} ({f.n_params} parameters), w_v scaled by {scale:.2f}",
+                 (f"{f.n_correct(alignment, scale)} of {len(alignment.target)} target words give their source "
+                  f"word the largest weight; weight on it: mean {right.mean():.2f}")]
         if np.ptp(w, axis=-1).max() < 1e-9:
             lines.append("all weights equal: with w_v = 0 every score is 0")
         else:
@@ -365,4 +411,4 @@ def alignment_explorer(alignment: Alignment, fits: dict, hidden: int = 1, sharpn
 
     return widgets.Interactive(setup, update, figsize=(6.4, 4.2),
                                hidden=widgets.slider(hs[0], hs[-1], 1, hidden, "hidden size h"),
-                               sharpness=widgets.slider(0.0, 2.0, 0.05, sharpness, "w_v scale"))
+                               scale=widgets.slider(0.0, 2.0, 0.05, scale, "w_v scale s"))

@@ -9,7 +9,7 @@ from attention_course import exercises as ex
 from ._helpers import assert_flags
 
 HINTS = {
-    "tanh": "tanh forgotten",
+    "tanh": "Every query got the same weights",
     "sum": "You summed the hidden units",
     "axis": "Softmax over the queries",
     "same": "q and k were added on the same axis",
@@ -51,7 +51,7 @@ def test_tanh_forgotten():
         scores = ((q @ w_q)[:, None, :] + (k @ w_k)[None, :, :]) @ w_v
         weights = softmax_rows(scores)
         return weights @ v, weights
-    only(assert_flags("additive_attention", additive, HINTS["tanh"], "every query gets the same weights"), "tanh")
+    only(assert_flags("additive_attention", additive, HINTS["tanh"], "when tanh is forgotten"), "tanh")
 
 
 def test_tanh_forgotten_and_summed_is_still_named_for_the_missing_tanh():
@@ -60,6 +60,15 @@ def test_tanh_forgotten_and_summed_is_still_named_for_the_missing_tanh():
         weights = softmax_rows(scores)
         return weights @ v, weights
     assert_flags("additive_attention", additive, HINTS["tanh"])
+
+
+def test_tanh_on_each_side_before_the_sum_is_described_by_what_it_does():
+    def additive(q, k, v, w_q, w_k, w_v):
+        hidden = np.tanh(q @ w_q)[:, None, :] + np.tanh(k @ w_k)[None, :, :]     # tanh applied, in the wrong place
+        weights = softmax_rows(hidden @ w_v)
+        return weights @ v, weights
+    report = assert_flags("additive_attention", additive, HINTS["tanh"], "applied to q_h and k_h separately")
+    only(report, "tanh")
 
 
 def test_summed_over_h_instead_of_w_v():

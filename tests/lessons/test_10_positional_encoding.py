@@ -195,16 +195,16 @@ def test_rope_profile_tells_before_from_after_the_sinusoidal_dot_product_does_no
 
 
 def test_the_widgets_matrix_has_a_visible_frame():
-    explorer = lesson.position_explorer(d_model=16, position=3, offset=2)
-    ax_m = [ax for ax in explorer.figure.axes if ax.get_title().startswith("M_k")][0]
     from io import BytesIO
 
     from PIL import Image
 
+    explorer = lesson.position_explorer(d_model=16, position=3, offset=2)
+    ax_m = next(ax for ax in explorer.figure.axes if ax.get_title().startswith("M_k"))
     image = np.asarray(Image.open(BytesIO(explorer.png)).convert("RGB")).astype(int)
-    x0, y0, x1, y1 = ax_m.get_window_extent().extents                            # display pixels, origin bottom-left
-    height = image.shape[0]
+    x0, y0 = ax_m.get_window_extent().extents[:2]                                 # display pixels, origin bottom-left
+    bottom = round(image.shape[0] - y0)
     # the frame's grey on the matrix's bottom edge, below the lower-left (white, zero) corner
-    row = image[int(round(height - y0)) - 2:int(round(height - y0)) + 2, int(x0) + 5:int(x0) + 40]
+    row = image[bottom - 2:bottom + 2, int(x0) + 5:int(x0) + 40]
     grey = (np.abs(row - row.mean(-1, keepdims=True)).max(-1) < 12) & (row.mean(-1) < 200)
     assert grey.any(), "no frame below the zero cells of M_k"

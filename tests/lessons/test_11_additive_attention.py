@@ -1,6 +1,4 @@
 """Lesson 11: the claims the additive-attention notebook makes, checked on the lesson's own functions."""
-import math
-
 import numpy as np
 import pytest
 
@@ -93,7 +91,7 @@ def test_batched_fits_equal_fitting_each_size_alone(al, fits):
                                    rtol=1e-10, atol=1e-12)
 
 
-def test_sharpness_zero_gives_uniform_weights(fits):
+def test_scale_zero_gives_uniform_weights(fits):
     np.testing.assert_allclose(fits[3].weights(0.0), 0.2)
 
 
@@ -134,13 +132,52 @@ def test_figures_have_titles(al, fits):
 
 
 def test_alignment_explorer_extremes(al, fits):
-    explorer = lesson.alignment_explorer(al, fits, hidden=1, sharpness=1.0)
+    explorer = lesson.alignment_explorer(al, fits, hidden=1, scale=1.0)
     assert "every query ranks the keys in the same order" in explorer.text
-    results = {(r["values"]["hidden"], r["values"]["sharpness"]): r["text"] for r in explorer.check_extremes()}
+    results = {(r["values"]["hidden"], r["values"]["scale"]): r["text"] for r in explorer.check_extremes()}
     assert "all weights equal" in results[(1, 0.0)] and "all weights equal" in results[(8, 0.0)]
     assert "5 of 5 target words" in results[(8, 2.0)]
     assert "la -> the, zone -> Area, économique -> Economic, européenne -> European, . -> ." in results[(8, 2.0)]
-    explorer.set(hidden=3, sharpness=1.0)
+    explorer.set(hidden=3, scale=1.0)
     np.testing.assert_allclose(explorer.state.values, fits[3].weights())
     with pytest.raises(ValueError, match="not one of the fitted sizes"):
         lesson.alignment_explorer(al, fits, hidden=9)
+
+
+def _red_pixels(png):
+    from io import BytesIO
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(np.sum((r > 180) & (g < 80) & (b < 80)))
+
+
+def test_the_stored_alignment_figure_shows_the_outlines(al, fits):
+    from attention_course import viz
+
+    with_boxes = lesson.plot_alignments(al, {"h = 3": fits[3].weights()})
+    without, ax = viz.new_figure(1, width=4.4, height=3.8)
+    viz.heatmap(fits[3].weights(), al.target_words, al.source, ax=ax, colorbar=False)
+    assert _red_pixels(viz.to_png(with_boxes)) > 200 > _red_pixels(viz.to_png(without))     # five red frames
+
+
+def test_scorer_diagram_names_every_shape():
+    fig = lesson.plot_scorer(d_q=4, d_k=6, h=3)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for fragment in ("q_i\n(4,)", "k_j\n(6,)", "@ W_q (4, 3)", "@ W_k (6, 3)", "tanh\n(3,)", "w_v (3,)", "(n_q, n_k, h)"):
+        assert fragment in texts, fragment
+
+
+def test_widget_colour_bar_says_attention_weight(al, fits):
+    explorer = lesson.alignment_explorer(al, fits, hidden=3)
+    assert any(ax.get_ylabel() == "attention weight" for ax in explorer.figure.axes)
+    assert explorer.text.startswith("h = 3 hidden units") and "hidden = 3, scale = 1" in explorer._static_text()
+    explorer.set(hidden=1)
+    assert explorer.text.startswith("h = 1 hidden unit (")
+
+
+def test_counted_ratio_falls_from_3_5_to_1_75_as_n_grows():
+    ratios = [a.flops / d.flops for a, _, d in (lesson.score_costs(n, n, 64, 64) for n in (64, 128, 256, 512))]
+    np.testing.assert_allclose(ratios, [3.5, 2.5, 2.0, 1.75])                                # 128 / n + 1.5
