@@ -273,7 +273,8 @@ def _grade_multiple(i: int, q: Question, choice) -> Feedback:
 
 
 def _grade_numeric(i: int, q: Question, choice) -> Feedback:
-    if choice is None or (isinstance(choice, str) and not choice.strip()):
+    choice = parse_number(choice)                 # "0.659", " 0,66 " are numbers too, as in the widget
+    if choice is None:
         return _invalid(i, "Type a number first.")
     if isinstance(choice, bool) or not isinstance(choice, numbers.Real):
         return _invalid(i, f"This question wants a number, such as 0.5 or 1e-3; got {choice!r}.")

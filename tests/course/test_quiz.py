@@ -178,7 +178,6 @@ def test_numeric_answers(q):
     (1, "ac", "give a list of option numbers"),
     (1, [], "Select at least one option"),
     (1, [0, 9], "There is no option 9"),
-    (2, "0.5", "wants a number"),
     (2, "half", "wants a number"),
     (2, [0.5], "wants a number"),
     (2, float("nan"), "finite number"),
@@ -305,3 +304,11 @@ def test_static_html_writes_option_letters_that_match_the_explanations():
     html = quiz.load("demo").to_html()
     assert '<ol type="A">' not in html
     assert "<li>A. 1</li>" in html and "<b>A — right:</b>" in html
+
+
+def test_numeric_answers_given_as_text_are_graded_like_the_widget_does():
+    bank = quiz.load("04_softmax")
+    assert bank.answer(0, "0.659").correct
+    assert bank.answer(0, " 0,659 ").correct
+    assert not bank.answer(0, "0.71").correct and "published" in bank.answer(0, "0.71").explanation
+    assert "number" in str(bank.answer(0, "abc"))
