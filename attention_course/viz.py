@@ -109,6 +109,7 @@ class _FastRenderer:
             except ValueError:                        # matplotlib does the same on odd sizes
                 pass
             self.fig.set_layout_engine("none")
+        _animate_what_lies_above_animated(self.fig)
         # Before the draw: walking the tree creates tick objects, which marks the figure stale.
         found = self.fig.findobj(lambda a: a is not self.fig and a.get_animated())
         self._animated = sorted(found, key=lambda a: a.get_zorder())
@@ -149,6 +150,20 @@ class _FastRenderer:
 
     def png(self) -> bytes:
         return encode_png(self.rgba())
+
+
+def _animate_what_lies_above_animated(fig):
+    """A static artist drawn above an animated one in the same Axes (an outline over a heatmap)
+    would be painted into the background and then covered by the animated layer: make it
+    animated too, so every artist is drawn in its z-order."""
+    for ax in fig.axes:
+        data = [*ax.images, *ax.collections, *ax.lines, *ax.patches, *ax.texts, *ax.artists]
+        lowest = min((a.get_zorder() for a in data if a.get_animated()), default=None)
+        if lowest is None:
+            continue
+        for artist in data:
+            if not artist.get_animated() and artist.get_zorder() > lowest:
+                artist.set_animated(True)
 
 
 def encode_png(rgba: np.ndarray) -> bytes:

@@ -418,3 +418,14 @@ def test_arrow_labels_stay_inside_the_axes():
     for text in a.texts:
         x, y = text.get_position()
         assert -3.1 < x < 3.1 and -3.1 < y < 3.1
+
+
+def test_a_static_outline_drawn_over_a_heatmap_stays_visible():
+    import matplotlib.patches as mpatches
+
+    hm = viz.heatmap(np.full((3, 3), 0.5), list("abc"), list("xyz"), annotate=False)
+    ax = hm.ax
+    ax.add_patch(mpatches.Rectangle((0.5, 0.5), 1, 1, fill=False, edgecolor=(0, 1, 0), linewidth=4, zorder=5))
+    rgba = viz._FastRenderer(ax.figure).rgba()
+    green = (rgba[..., 1] > 200) & (rgba[..., 0] < 60) & (rgba[..., 2] < 60)
+    assert green.sum() > 50, "the outline was covered by the heatmap"
