@@ -12,9 +12,12 @@ The model (:class:`TinyAttentionModel`): token embedding + sinusoidal positions 
 way information moves from one position to another is through the attention weights.
 
 Everything is seeded (``torch.manual_seed`` for the parameters, a ``torch.Generator`` for the
-data) and runs in float64 on one thread with deterministic algorithms (both restored afterwards),
-so a run repeats exactly on one machine, and on another machine agrees to far more digits than
-the lesson prints.
+data) and runs in float64 on one thread (restored afterwards), so a run repeats exactly on one
+machine, and on another machine agrees to far more digits than the lesson prints. Every op it
+uses is deterministic on a CPU; the tests run it under ``torch.use_deterministic_algorithms(True)``,
+which would raise on one that is not. (The lesson does not set that flag itself, nor use
+``torch.optim``: the first use of either imports torch's compiler, about a second of the
+notebook's ten. :class:`Adam` is torch.optim.Adam's update written out, tested equal to it.)
 """
 from __future__ import annotations
 
@@ -56,9 +59,9 @@ class Task:
     pattern: str           # what the ideal attention looks like, in words
 
 
-REVERSE = Task("reverse", n=8, vocab_sizes=(10,), n_classes=10, chance=0.1, steps=100, batch_size=128,
+REVERSE = Task("reverse", n=8, vocab_sizes=(10,), n_classes=10, chance=0.1, steps=60, batch_size=128,
                lr=5e-3, pattern="the anti-diagonal")
-RECALL = Task("recall", n=5, vocab_sizes=(len(LETTERS), 11), n_classes=10, chance=0.1, steps=100,
+RECALL = Task("recall", n=5, vocab_sizes=(len(LETTERS), 11), n_classes=10, chance=0.1, steps=60,
               batch_size=128, lr=5e-3, pattern="the item with the query's letter")
 TASKS = {t.name: t for t in (REVERSE, RECALL)}
 QUERY_DIGIT = 10       # recall: the digit part of the query item, shown as "?"
@@ -204,20 +207,16 @@ def count_parameters(model: nn.Module) -> int:
 # ---------------------------------------------------------------- reproducibility
 @contextmanager
 def reproducible(seed: int):
-    """One thread, deterministic algorithms, torch's global generator seeded with ``seed``;
-    all three restored on exit (the caller's random stream is not consumed)."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    if not deterministic:             # its first call imports torch's compiler settings (~1 s, once)
-        torch.use_deterministic_algorithms(True)
+    """One thread and torch's global generator seeded with ``seed``; both restored on exit
+    (the caller's thread count and random stream are left as they were)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                  # one summation order in every product: one result
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield
     finally:
         torch.set_num_threads(threads)
-        if not deterministic:
-            torch.use_deterministic_algorithms(False)
 
 
 def new_model(task, seed: int = 0, d_model: int = 32, num_heads: int = 1,
@@ -230,6 +229,36 @@ def new_model(task, seed: int = 0, d_model: int = 32, num_heads: int = 1,
 
 
 # ---------------------------------------------------------------- training
+class Adam:
+    """Adam, written out: the update ``torch.optim.Adam(params, lr)`` makes with its defaults
+    (tests/lessons/test_12 checks they agree), with torch.optim's ``zero_grad()`` and ``step()``."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]       # running mean of the gradients
+        self.v = [torch.zeros_like(p) for p in self.params]       # running mean of their squares
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            m_hat, v_hat = m / (1 - b1 ** self.t), v / (1 - b2 ** self.t)   # bias-corrected
+            p.sub_(self.lr * m_hat / (v_hat.sqrt() + self.eps))
+
+
 def train_step(model, optimizer, batch: Batch) -> float:
     """One step of gradient descent on one batch; returns the batch's loss before the step."""
     optimizer.zero_grad()                                  # forget the last step's gradients
@@ -348,7 +377,7 @@ def train(task, steps: int | None = None, *, seed: int = 0, d_model: int = 32, n
         batches = [sample(task, task.batch_size, data) for _ in range(steps)]
         test, removed = held_out(task, n_test, seed, batches)
         run = Run(task, model, test, removed=removed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=task.lr)
+        optimizer = Adam(model.parameters(), lr=task.lr)
         run.snapshots.append(snapshot(model, 0, run))
         if on_snapshot is not None:
             on_snapshot(run)
@@ -500,10 +529,12 @@ def _outline(ax, target: np.ndarray):
         box.set_animated(True)
 
 
-def _heatmap(run: Run, ax, weights, title, annotate=True, colorbar=True):
+def _heatmap(run: Run, ax, weights, title, annotate=True, colorbar=True, labels=True):
     from .. import viz
 
     rows, cols, xlabel, ylabel = _probe_labels(run)
+    if not labels:                                       # a film strip's inner panels: no tick text to lay out
+        rows, cols = [""] * len(rows), [""] * len(cols)
     hm = viz.heatmap(_probe_rows(run, weights), rows, cols, ax=ax, title=title, annotate=annotate,
                      xlabel=xlabel, ylabel=ylabel, colorbar=colorbar)
     _outline(ax, _probe_target(run))
@@ -542,7 +573,8 @@ def plot_snapshots(run: Run, steps=None):
     width = 2.3 * len(shots) + (1.6 if run.task.name == "recall" else 0.6)
     fig, axes = viz.new_figure(len(shots), width=width, height=3.0 if run.task.name == "reverse" else 2.9)
     for k, (ax, shot) in enumerate(zip(axes, shots)):
-        hm = _heatmap(run, ax, shot.weights, f"step {shot.step}", annotate=False, colorbar=k == len(shots) - 1)
+        hm = _heatmap(run, ax, shot.weights, f"step {shot.step}", annotate=False, colorbar=k == len(shots) - 1,
+                      labels=k == 0)
         ax.set_xlabel(f"held-out accuracy {shot.accuracy:.0%}")
         ax.set_xticks([])
         if k:
