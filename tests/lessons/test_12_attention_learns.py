@@ -221,7 +221,8 @@ def test_the_written_out_adam_is_torch_adam():
 
 def test_the_printed_numbers_survive_a_tiny_perturbation(monkeypatch, runs, fixed):
     """What the notebook prints must not depend on the last bits of the arithmetic (another CPU rounds
-    differently): nudge every initial parameter by one part in 1e9 and compare the printed text."""
+    differently): nudge every initial parameter by about one part in a million (more than a float32
+    rounding of the initial draw, far more than float64 rounding in training) and compare the text."""
     original = lesson.new_model
 
     def nudged(*args, **kwargs):
@@ -229,7 +230,7 @@ def test_the_printed_numbers_survive_a_tiny_perturbation(monkeypatch, runs, fixe
         g = torch.Generator().manual_seed(7)
         with torch.no_grad():
             for p in model.parameters():
-                p.mul_(1 + 1e-9 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+                p.mul_(1 + 1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
         return model
 
     monkeypatch.setattr(lesson, "new_model", nudged)
