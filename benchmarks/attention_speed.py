@@ -20,10 +20,14 @@ rotates from round to round) runs about ``--seconds`` worth of calls, one timer 
 after a short pause that lets the previous worker's threads go idle. The table gives the
 median call; a ratio is a throughput ratio, PyTorch's median time / ours (> 1: ours is
 faster), with the range of the per-round ratios beside it (how much the machine's load moved
-it). Peak memory: tracemalloc (exact bytes numpy allocates during one call; inputs excluded)
-and, unless ``--no-rss``, the growth of the resident-set high-water mark during one call in a
+it). The CPU-time ratio is the same ratio for CPU seconds per call (user + system, all
+threads): less moved by other programs taking the cores, but blind to time spent waiting for
+a core, and it counts threads that spin while they wait.
+
+Peak memory: tracemalloc (exact bytes numpy allocates during one call; inputs excluded) and,
+unless ``--no-rss``, the growth of the resident-set high-water mark during one call in a
 fresh process (Linux; counts torch's allocations too). Times on a machine shared with other
-work are noisy: the per-round range says how noisy.
+work are noisy: the per-round range and the wall-against-CPU table say how noisy.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -258,8 +263,13 @@ def worker(name):
                 inputs[n] = tuple(to_backend(a) for a in make_inputs(n))
                 f(*inputs[n])                                          # warm-up
             args = inputs[n]
-            times = [_once(lambda args=args: f(*args)) for _ in range(req["repeats"])]
-            answer = {"times": times}
+            times, cpu = [], []
+            for _ in range(req["repeats"]):
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                times.append(_once(lambda args=args: f(*args)))
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                cpu.append((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
+            answer = {"times": times, "cpu": cpu}
         elif cmd == "error":
             inputs.clear()
             answer = {"error": max_error(name, f, to_backend, req["n"])}
@@ -340,19 +350,27 @@ def peak_rss(name, n):
 # ----------------------------------------------------------------------------- the run
 
 def time_all(workers, n, rounds, seconds, pause):
-    """{backend: [seconds per call, ...]} and {backend: [median of each round]} at size n."""
+    """{backend: [seconds per call, ...]}, {backend: [median of each round]} and
+    {backend: [(user, system) CPU seconds per call, ...]} at size n."""
     first = {name: w.ask(cmd="time", n=n, repeats=1)["times"][0] for name, w in workers.items()}
     repeats = {name: int(min(50, max(1, round(seconds / t)))) for name, t in first.items()}
     times = {name: [] for name in workers}
     per_round = {name: [] for name in workers}
+    cpu = {name: [] for name in workers}
     names = list(workers)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:     # rotate the order
             time.sleep(pause)                                            # the previous worker's threads go idle
-            ts = workers[name].ask(cmd="time", n=n, repeats=repeats[name])["times"]
-            times[name].extend(ts)
-            per_round[name].append(statistics.median(ts))
-    return times, per_round
+            answer = workers[name].ask(cmd="time", n=n, repeats=repeats[name])
+            times[name].extend(answer["times"])
+            cpu[name].extend(answer["cpu"])
+            per_round[name].append(statistics.median(answer["times"]))
+    return times, per_round, cpu
+
+
+def _cpu_median(pairs):
+    """Median user + system CPU seconds per call."""
+    return statistics.median(u + s for u, s in pairs)
 
 
 def ms(seconds):
@@ -408,12 +426,12 @@ def main(argv=None):
     results = {}
     try:
         for n in args.sizes:
-            times, per_round = time_all(workers, n, args.rounds, args.seconds, args.pause)
+            times, per_round, cpu = time_all(workers, n, args.rounds, args.seconds, args.pause)
             errors = {name: w.ask(cmd="error", n=n)["error"] for name, w in workers.items()}
             peaks = {name: workers[name].ask(cmd="peak", n=n)["peak"]
                      for name in ("efficient_attention", "tiled_attention", "tiled causal")}
             peaks["naive"] = workers["efficient_attention"].ask(cmd="peak", n=n, of="naive")["peak"]
-            results[n] = times, per_round, errors, peaks
+            results[n] = times, per_round, errors, peaks, cpu
             print(f"  n = {n}: timed in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         phase_ms = workers["efficient_attention"].ask(cmd="phases", n=2048)["phases"]
         tile_us = workers["tiled_attention"].ask(cmd="tile_phases")["phases"]
@@ -435,20 +453,23 @@ def main(argv=None):
                 rss[name, n] = peak_rss(name, n)
 
     print("### Speed (median ms per call; ratio = throughput of ours / PyTorch's, range over rounds)\n")
-    print("| n | ours | ms | PyTorch | ms | ratio | per-round range | target | max abs error (ours, PyTorch) |")
-    print("|---:|---|---:|---|---:|---:|---:|---|---:|")
+    print("| n | ours | ms | PyTorch | ms | ratio | per-round range | CPU-time ratio | target "
+          "| max abs error (ours, PyTorch) |")
+    print("|---:|---|---:|---|---:|---:|---:|---:|---|---:|")
     verdicts = []
-    for n, (times, per_round, errors, _) in results.items():
+    for n, (times, per_round, errors, _, cpu) in results.items():
         for ours, theirs, target, from_n in COMPARISONS:
             t_ours, t_theirs = statistics.median(times[ours]), statistics.median(times[theirs])
             ratio = t_theirs / t_ours
             rounds = [b / a for a, b in zip(per_round[ours], per_round[theirs])]
+            cpu_ratio = _cpu_median(cpu[theirs]) / _cpu_median(cpu[ours])
             applies = target is not None and n >= from_n
             goal = f"≥ {target:.1f}" if applies else ""
             if applies:
-                verdicts.append((f"{ours} vs {theirs} at n = {n}", ratio, target))
+                verdicts.append((f"{ours} vs {theirs} at n = {n}", ratio, target, cpu_ratio))
             print(f"| {n} | {ours} | {ms(t_ours)} | {theirs} | {ms(t_theirs)} | {ratio:.2f} | "
-                  f"{min(rounds):.2f}–{max(rounds):.2f} | {goal} | {errors[ours]:.1e}, {errors[theirs]:.1e} |")
+                  f"{min(rounds):.2f}–{max(rounds):.2f} | {cpu_ratio:.2f} | {goal} "
+                  f"| {errors[ours]:.1e}, {errors[theirs]:.1e} |")
     print("\n### Peak memory during one call (tracemalloc: bytes numpy allocates; inputs excluded)\n")
     header = "| n | (n, n) weights, 8 heads | scaled_dot_product_attention | efficient_attention | tiled_attention " \
              "| tiled causal | naive / tiled |"
@@ -458,7 +479,7 @@ def main(argv=None):
         rule += "---:|---:|---:|---:|"
     print(header)
     print(rule)
-    for n, (_, _, _, peaks) in results.items():
+    for n, (_, _, _, peaks, _) in results.items():
         ratio = peaks["naive"] / peaks["tiled_attention"]
         row = (f"| {n} | {mib(BATCH * HEADS * n * n * 4)} | {mib(peaks['naive'])} | {mib(peaks['efficient_attention'])} "
                f"| {mib(peaks['tiled_attention'])} | {mib(peaks['tiled causal'])} | {ratio:.1f}× |")
@@ -467,7 +488,18 @@ def main(argv=None):
                                     ("naive", "tiled_attention", "torch textbook", "torch SDPA")) + " |"
         print(row)
         if n == 4096:
-            verdicts.append(("tiled_attention peak memory, naive / tiled, at n = 4096", ratio, PEAK_TARGET))
+            verdicts.append(("tiled_attention peak memory, naive / tiled, at n = 4096", ratio, PEAK_TARGET, None))
+    n_big = max(results)
+    times, _, _, _, cpu = results[n_big]
+    print(f"\n### Wall time against CPU time per call at n = {n_big} (medians; all threads of the process)\n")
+    print("When the machine is shared, wall time exceeds CPU time / threads: the backend waited for a core. "
+          "System time is the kernel's (page faults of fresh memory, compaction for huge pages).\n")
+    print("| backend | wall ms | CPU ms (user + system) | of which system | wall x threads / CPU |")
+    print("|---|---:|---:|---:|---:|")
+    for name in BACKENDS:
+        wall = statistics.median(times[name])
+        user, system = (statistics.median(x) for x in zip(*cpu[name]))
+        print(f"| {name} | {ms(wall)} | {ms(user + system)} | {ms(system)} | {wall * THREADS / (user + system):.1f} |")
     print("\n### What limits the ratios\n")
     total = sum(phase_ms.values())
     print("efficient_attention's steps at n = 2048, on one thread (its two threads share these blocks):")
@@ -483,8 +515,9 @@ def main(argv=None):
     for (r, c, t), g_np, g_t in zip(shapes, blas["numpy"], blas["torch"]):
         print(f"| {r} x {c}, {t} | {g_np:.0f} | {g_t:.0f} |")
     print("\n### Targets\n")
-    for what, value, target in verdicts:
-        print(f"- {what}: {value:.2f} (target ≥ {target:g}) {'met' if value >= target else 'NOT met'}")
+    for what, value, target, cpu_ratio in verdicts:
+        cpu_note = "" if cpu_ratio is None else f"; CPU-time ratio {cpu_ratio:.2f}"
+        print(f"- {what}: {value:.2f} (target ≥ {target:g}) {'met' if value >= target else 'NOT met'}{cpu_note}")
     print(f"\n(finished in {time.perf_counter() - start:.0f} s; load average after: "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())})")
     return None
