@@ -209,15 +209,18 @@ def erf(x):
     s2 = s * s
     term = s.copy()
     total = s.copy()
-    for n in range(1, _ERF_SERIES_TERMS):
-        term *= 2.0 * s2 / (2 * n + 1)
+    for n in range(1, _ERF_SERIES_TERMS):                        # term_n = term_(n-1) * 2 z^2 / (2n + 1)
+        term *= s2                                               # (in place: the GELU of a long batch
+        term *= 2.0 / (2 * n + 1)                                #  calls this on millions of numbers)
         total += term
     out[near] = (2.0 / math.sqrt(math.pi)) * np.exp(-s2) * total
     mid = ~near & (a < 6.0)
     m2 = a[mid] ** 2
     t = m2 + (2 * _ERF_FRACTION_TERMS + 0.5)
-    for k in range(_ERF_FRACTION_TERMS, 0, -1):                  # evaluate the fraction from the bottom up
-        t = m2 + (2 * k - 1.5) - k * (2 * k - 1) / 2 / t
+    for k in range(_ERF_FRACTION_TERMS, 0, -1):                  # from the bottom up, in place:
+        np.divide(k * (2 * k - 1) / 2, t, out=t)                 #   t = z^2 + (2k - 3/2) - k(2k - 1)/2 / t
+        np.subtract(m2, t, out=t)
+        t += 2 * k - 1.5
     out[mid] = 1.0 - np.exp(-m2) * a[mid] / (math.sqrt(math.pi) * t)
     out[np.isnan(a)] = np.nan
     return np.copysign(out, z)

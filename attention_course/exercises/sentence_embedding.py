@@ -63,6 +63,15 @@ def _padding_averaged(hidden, mask):
     return _unit((hidden * m).sum(axis=1) / m.sum(axis=1))
 
 
+def _texts_pooled_together(hidden, mask):
+    pooled = _unit(hidden[mask].mean(axis=0))                  # hidden[mask]: (all real tokens, d)
+    return np.broadcast_to(pooled, (hidden.shape[0], hidden.shape[-1])).copy()
+
+
+def _mask_without_axis(hidden, mask):
+    return _unit((hidden * mask).sum(axis=1) / mask.sum(axis=1))  # (b, n, d) * (b, n): does not line up
+
+
 MISTAKES = [
     Mistake("You averaged over every position, padding included (e.g. hidden.mean(axis=1)): a short text then "
             "depends on the padding vectors, i.e. on how long the other texts in its batch are. Multiply by the "
@@ -86,6 +95,13 @@ MISTAKES = [
             _normalised_by_the_whole_array),
     Mistake("You averaged over the padding instead of the real tokens: in this course the mask is True on the "
             "REAL tokens (True = may be attended to), so multiply by mask, not by ~mask.", _padding_averaged),
+    Mistake("Every text got the same vector: hidden[mask] keeps the real tokens of ALL the texts in one "
+            "(total, d) array, so its mean pools the whole batch together. Keep the batch axis: "
+            "m = mask[..., None], then (hidden * m).sum(axis=1) / m.sum(axis=1), or loop over the texts.",
+            _texts_pooled_together),
+    Mistake("hidden * mask does not line up: hidden is (batch, n, d) and mask (batch, n), and numpy matches "
+            "shapes from the right (d against n). Give the mask a last axis of size 1, m = mask[..., None] "
+            "(batch, n, 1), then multiply: each token's whole vector is kept or zeroed.", _mask_without_axis),
 ]
 
 

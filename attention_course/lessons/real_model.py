@@ -3,7 +3,8 @@
 The model itself is the core module ``attention_course.pretrained`` (``load_minilm()``). This
 module holds what the lesson does with it: the published similarity values it reproduces, the
 first layer taken apart with every shape, measurements that find heads with a recognisable
-pattern (previous token, next token, "it" -> "animal", [CLS]), the head explorer and the
+pattern (previous token, next token, "it" -> "animal", [CLS]), what each key really adds to a
+head's output (weight x length of its transformed value), the head explorer and the
 sentence-similarity widget.
 
 Layers and heads are counted from 0, as the arrays index them: layer 0..5, head 0..11.
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pretrained import MiniLM, embed, encoder_layer, layer_norm
+from ..masks import padding_mask
 from ..multihead import multi_head_attention
+from ..pretrained import MiniLM, embed, encoder_layer, layer_norm
 
 # ---------------------------------------------------------------- sentences
 
@@ -88,9 +90,14 @@ def reproduce(model: MiniLM, example: Published) -> list:
 
 
 def reproduction_table(results) -> str:
+    """One line per value: published, ours rounded to the same 4 decimals, and whether they agree.
+
+    Only 4 decimals of ours are printed: beyond them float32 sums differ (by about 1e-7) from one
+    CPU's BLAS to another's, and a printed 6th decimal could change.
+    """
     width = max(len(r.row) for r in results) + 2
-    lines = [f"{'sentence':<{width}}{'other sentence':<{width + 2}}published   ours      same to 4 decimals"]
-    lines += [f"{r.row:<{width}}{r.col:<{width + 2}}{r.published:9.4f}  {r.ours:9.6f}   {r.matches}"
+    lines = [f"{'sentence':<{width}}{'other sentence':<{width + 2}}published    ours   same to 4 decimals"]
+    lines += [f"{r.row:<{width}}{r.col:<{width + 2}}{r.published:9.4f} {r.ours:8.4f}   {r.matches}"
               for r in results]
     return "\n".join(lines)
 
@@ -171,7 +178,7 @@ def batch_independence(model: MiniLM, text: str = "Hi there.", other: str = TIRE
     return float(np.abs(alone - padded).max())
 
 
-def forward_time(model: MiniLM, text: str, repeats: int = 30) -> float:
+def forward_time(model: MiniLM, text: str, repeats: int = 15) -> float:
     """Median wall-clock time of one forward pass on ``text``, in milliseconds (tokenising excluded)."""
     import time
 
@@ -235,7 +242,11 @@ class ItHead:
     tired_street: float          #                                  it -> street
     wide_animal: float           # "...because it was too wide.":  it -> animal
     wide_street: float           #                                  it -> street
+    tired_cls: float             # it -> [CLS] in each sentence (where most of the weight goes)
+    wide_cls: float
     others_animal: float         # tired sentence: mean weight every *other* token gives to "animal"
+    others_pick_animal: int      # ... and for how many of them "animal" is the key with the most weight
+    n_others: int                # the number of other tokens (all but "it")
     top_word: str                # the word (not [CLS]/[SEP]/punctuation) "it" weighs most, tired
 
 
@@ -249,24 +260,29 @@ def it_heads(model: MiniLM, tired: str = TIRED, wide: str = WIDE) -> list:
     rows = []
     for layer in range(w_t.shape[0]):
         for head in range(w_t.shape[1]):
-            row = w_t[layer, head, it]
+            row, wide_row = w_t[layer, head, it], w_w[layer, head, it_w]
+            picks = int(np.sum(w_t[layer, head, others].argmax(axis=-1) == animal))
             rows.append(ItHead(layer, head, float(row[animal]), float(row[street]),
-                               float(w_w[layer, head, it_w, animal_w]), float(w_w[layer, head, it_w, street_w]),
-                               float(w_t[layer, head, others, animal].mean()),
+                               float(wide_row[animal_w]), float(wide_row[street_w]), float(row[0]), float(wide_row[0]),
+                               float(w_t[layer, head, others, animal].mean()), picks, len(others),
                                tokens[max(words, key=lambda j: row[j])]))
     return sorted(rows, key=lambda r: -r.tired_animal)
 
 
 def it_table(rows) -> str:
-    lines = ["layer head | tired: it->animal it->street | wide: it->animal it->street | others->animal"]
-    lines += [f"{r.layer:5d} {r.head:4d} | {r.tired_animal:16.2f} {r.tired_street:10.2f} | "
-              f"{r.wide_animal:15.2f} {r.wide_street:10.2f} | {r.others_animal:14.2f}" for r in rows]
+    """Where "it" sends its weight (animal, street, [CLS]) in both sentences, and the control."""
+    lines = ["             weight from 'it' to:                               other tokens -> animal",
+             "layer head | tired: animal street [CLS] | wide: animal street [CLS] |  mean   top key for"]
+    lines += [f"{r.layer:5d} {r.head:4d} | {r.tired_animal:13.2f} {r.tired_street:6.2f} {r.tired_cls:5.2f} | "
+              f"{r.wide_animal:12.2f} {r.wide_street:6.2f} {r.wide_cls:5.2f} | {r.others_animal:5.2f}   "
+              f"{r.others_pick_animal:2d} of {r.n_others}" for r in rows]
     return "\n".join(lines)
 
 
 def flipping_heads(rows, min_weight: float = 0.1) -> list:
     """Heads whose "it" prefers animal over street in the tired sentence and street over animal in the
-    wide one, with at least ``min_weight`` on the preferred word in the wide sentence."""
+    wide one, with at least ``min_weight`` on street in the wide sentence (``min_weight=0``: every
+    head that switches, however small its weights)."""
     return [r for r in rows if r.tired_animal > r.tired_street and r.wide_street > r.wide_animal
             and r.wide_street >= min_weight]
 
@@ -295,6 +311,69 @@ def weight_shares(model: MiniLM, texts=CORPUS) -> WeightShares:
     return WeightShares(*shares)
 
 
+# ---------------------------------------------------------------- what a key really adds
+
+def carried_vectors(steps, w_o):
+    """What each key adds to the output through each head: f[..., h, j, :] = v_j^h W_O^h.
+
+    ``steps``: a ``MultiHeadSteps`` (``multi_head_attention(..., return_steps=True)``); ``w_o``
+    (d_model, d_model). W_O^h is the block of d_head rows of W_O that head h's output meets after
+    the merge, so the attention output is exactly sum_h sum_j weights[h, i, j] f[h, j] + b_O.
+    Returns (..., h, n_k, d_model).
+    """
+    h, d_head = steps.v_heads.shape[-3], steps.v_heads.shape[-1]
+    w_o_heads = w_o.reshape(h, d_head, w_o.shape[-1])         # (h, d_head, d_model)
+    return steps.v_heads @ w_o_heads                          # (..., h, n_k, d_head) @ (h, d_head, d_model)
+
+
+def decomposition_gap(model: MiniLM, text: str = TIRED, layer: int = 3) -> float:
+    """Largest difference between a layer's attention output and sum_h sum_j weight * f + b_O (float32)."""
+    x = embed(model.batch([text]).ids, model.embeddings, model.config.eps)   # (1, n, d)
+    for p in model.layers[:layer]:
+        x, _ = encoder_layer(x, p, model.config.num_heads, eps=model.config.eps)
+    p = model.layers[layer]
+    output, weights, steps = multi_head_attention(x, x, x, p.w_q, p.w_k, p.w_v, p.w_o, model.config.num_heads,
+                                                  b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o, return_steps=True)
+    f = carried_vectors(steps, p.w_o)                                        # (1, h, n, d)
+    rebuilt = np.einsum("bhij,bhjd->bid", weights, f) + p.b_o                # (1, n, d)
+    return float(np.abs(rebuilt - output).max())
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Per layer, averaged over heads, real query tokens and sentences; arrays (layers,).
+
+    cls_weight:   the share of the attention weight that goes to [CLS]
+    cls_added:    [CLS]'s share of what the heads add, measured by length: for query i in head h,
+                  |w_i0 f_0| / sum_j |w_ij f_j| (a norm-based analysis, as in Kobayashi et al., 2020)
+    cls_length:   mean length |f_j| = |v_j^h W_O^h| of what [CLS] would add at weight 1
+    other_length: the same for the other real tokens
+    """
+    cls_weight: np.ndarray
+    cls_added: np.ndarray
+    cls_length: np.ndarray
+    other_length: np.ndarray
+
+
+def carried(model: MiniLM, texts=CORPUS) -> Carried:
+    """Weight share vs share of what is added, for [CLS], layer by layer (one padded batch)."""
+    batch, c = model.batch(list(texts)), model.config
+    mask = padding_mask(batch.lengths, batch.ids.shape[1])                   # (b, 1, n)
+    x = embed(batch.ids, model.embeddings, c.eps)                            # (b, n, d)
+    result = np.zeros((4, c.num_layers))
+    for layer, p in enumerate(model.layers):
+        _, w, steps = multi_head_attention(x, x, x, p.w_q, p.w_k, p.w_v, p.w_o, c.num_heads, mask=mask,
+                                           b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o, return_steps=True)
+        length = np.linalg.norm(carried_vectors(steps, p.w_o), axis=-1)     # (b, h, n_k): |f_j|
+        added = w * length[:, :, None, :]                                    # (b, h, n_q, n_k): |w_ij f_j|
+        for i, n in enumerate(batch.lengths):
+            a = added[i, :, :n, :n]                                          # real queries and keys
+            result[:, layer] += (w[i, :, :n, 0].mean(), (a[..., 0] / a.sum(axis=-1)).mean(),
+                                 length[i, :, 0].mean(), length[i, :, 1:n].mean())
+        x, _ = encoder_layer(x, p, c.num_heads, mask, c.eps)                 # on to the next layer
+    return Carried(*(result / len(batch.lengths)))
+
+
 # ---------------------------------------------------------------- figures
 
 def plot_architecture():
@@ -314,7 +393,7 @@ def plot_architecture():
         (4.6, "feed-forward: GELU(x W_1 + b_1) W_2 + b_2", "(n, 1536) -> (n, 384)", "#fde0c5"),
         (3.6, "add the input (residual), LayerNorm", "(n, 384)", "#fde0c5"),
         (2.0, "mean over the real tokens (not the padding)", "(384,)", "#d9f0d3"),
-        (0.9, "divide by the length  ->  sentence embedding", "(384,), length 1", "#d9f0d3"),
+        (0.9, "scale to length 1 (divide by its norm)  ->  sentence embedding", "(384,), length 1", "#d9f0d3"),
     ]
     for y, label, shape, color in boxes:
         ax.add_patch(FancyBboxPatch((0.4, y - 0.36), 6.4, 0.72, boxstyle="round,pad=0.02,rounding_size=0.15",
@@ -340,11 +419,14 @@ def plot_gallery(model: MiniLM, scores: HeadScores, it_rows, text: str = TIRED):
     caution = max((r for r in it_rows if r.top_word == "animal"), key=lambda r: r.others_animal)
     panels = [(prev[0], prev[1], f"previous token ({prev[2]:.2f})"), (nxt[0], nxt[1], f"next token ({nxt[2]:.2f})"),
               (specific.layer, specific.head, f'"it" -> animal {specific.tired_animal:.2f}'),
-              (caution.layer, caution.head, f'everything -> animal ({caution.others_animal:.2f})')]
-    fig, axes = viz.new_figure(2, width=10.0, height=9.2, nrows=2)
+              (caution.layer, caution.head, f'others -> animal {caution.others_animal:.2f} (mean)')]
+    fig, axes = viz.new_figure(2, width=10.6, height=9.2, nrows=2)
     for ax, (layer, head, what) in zip(axes.ravel(), panels):
-        viz.heatmap(w[layer, head], tokens, tokens, ax=ax, annotate=False, title=f"layer {layer}, head {head}: {what}",
-                    colorbar=False, xlabel="key", ylabel="query")
+        hm = viz.heatmap(w[layer, head], tokens, tokens, ax=ax, annotate=False, colorbar=False,
+                         title=f"layer {layer}, head {head}: {what}", xlabel="key", ylabel="query")
+    bar = fig.colorbar(hm.image, ax=axes.ravel().tolist(), shrink=0.5, pad=0.02)   # one scale, 0 to 1, for all four
+    bar.outline.set_visible(False)
+    bar.set_label("attention weight")
     return fig
 
 
@@ -367,6 +449,26 @@ def plot_weight_shares(shares: WeightShares):
     ax.set_ylim(0, 1)
     ax.set_title("Where the weight goes, layer by layer")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_carried(c: Carried):
+    """Two bars per layer: [CLS]'s share of the attention weight, and of what the heads add."""
+    from .. import viz
+
+    fig, ax = viz.new_figure(width=6.4, height=3.4)
+    layers = np.arange(len(c.cls_weight))
+    for offset, values, label, color in ((-0.18, c.cls_weight, "share of the attention weight", "#d62728"),
+                                         (0.18, c.cls_added, "share of what the heads add (by length)", "#7f7f7f")):
+        ax.bar(layers + offset, values, width=0.36, color=color, label=label)
+        for x, v in zip(layers + offset, values):
+            ax.text(x, v + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=7.5)
+    ax.set_xticks(layers, [str(i) for i in layers])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("[CLS]'s share")
+    ax.set_ylim(0, 1.0)
+    ax.set_title("[CLS]: much weight, little added")
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -408,6 +510,12 @@ class HeadExplorer:
     # ---- what the controls do
     def set(self, text=None, layer=None, head=None, query=None):
         """Change the sentence, layer, head and/or selected query (an index or a token); returns self."""
+        c = self.model.config
+        for name, value, top in (("layer", layer, c.num_layers - 1), ("head", head, c.num_heads - 1)):
+            if value is not None and not (isinstance(value, (int, np.integer)) and 0 <= value <= top):
+                raise ValueError(f"HeadExplorer.set: {name} must be an int from 0 to {top}, got {value!r}.")
+        if query is not None and (text is None or text == self.tokens_text):
+            self._query_index(query, self.tokens, strict=True)       # check before changing anything
         self._holding = True
         try:
             if layer is not None:
@@ -415,16 +523,16 @@ class HeadExplorer:
             if head is not None:
                 self.head.value = head
             if text is not None and text != self.tokens_text:
-                self._load(text, query)
+                self._load(text, query, strict=True)
                 self.sentence.value = text
         finally:
             self._holding = False
         if query is not None:
-            self.explorer.select(self._query_index(query, self.tokens))
+            self.explorer.select(self._query_index(query, self.tokens, strict=True))
         self._show_head()
         return self
 
-    def _load(self, text, query=None):
+    def _load(self, text, query=None, strict=False):
         tokens, weights = self.model.attention(text)
         if len(tokens) > MAX_EXPLORER_TOKENS:
             raise ValueError(f"HeadExplorer: that text has {len(tokens)} tokens; the explorer shows at most "
@@ -432,7 +540,8 @@ class HeadExplorer:
         from .. import widgets
 
         old = None if self.explorer is None else self.explorer.selected
-        selected = self._query_index(query, tokens) if query is not None else min(old or 0, len(tokens) - 1)
+        selected = (self._query_index(query, tokens, strict) if query is not None
+                    else min(old or 0, len(tokens) - 1))
         self.tokens, self.weights, self.tokens_text = tokens, weights, text
         self.explorer = widgets.AttentionExplorer(tokens, weights[self.layer.value, self.head.value],
                                                   title=" ", selected=selected)
@@ -446,10 +555,18 @@ class HeadExplorer:
         self.message.value = ""
 
     @staticmethod
-    def _query_index(query, tokens):
+    def _query_index(query, tokens, strict=False):
+        """The index of ``query`` (a token or an index); with ``strict``, a ValueError if there is none."""
         if isinstance(query, str):
-            return tokens.index(query) if query in tokens else 0
-        return int(query)
+            if query in tokens:
+                return tokens.index(query)
+            if strict:
+                raise ValueError(f"HeadExplorer: no token {query!r} in this sentence; its tokens are {tokens}.")
+            return 0
+        if strict and not (isinstance(query, (int, np.integer)) and -len(tokens) <= query < len(tokens)):
+            raise ValueError(f"HeadExplorer: query must be a token or an index from 0 to {len(tokens) - 1}, "
+                             f"got {query!r}.")
+        return int(query) + (len(tokens) if query < 0 else 0)
 
     def _title(self):
         return f"layer {self.layer.value}, head {self.head.value}"
@@ -516,15 +633,25 @@ def similarity_explorer(model: MiniLM, sentences=SIMILARITY_SENTENCES):
     if len(sentences) != 4:
         raise ValueError(f"similarity_explorer: give exactly 4 sentences, got {len(sentences)}.")
     labels = ["S1", "S2", "S3", "S4"]
+    cache = {}                  # text -> its embedding: an edit re-encodes only the sentence that changed
+
+    def embedding(text):
+        # Each text on its own: a batch would pad the short ones to the longest (one long paragraph
+        # made every update slow), and a text's embedding does not depend on its batch anyway.
+        if text not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[text] = model.encode([text])[0]
+        return cache[text]
 
     def setup(fig):
         ax = fig.add_subplot()
         return viz.heatmap(np.eye(4), labels, labels, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r", fmt="{:.3f}",
-                           title="cosine similarity of the sentence embeddings", xlabel="", ylabel="")
+                           title="cosine similarity of the sentence embeddings", xlabel="", ylabel="",
+                           colorbar_label="cosine similarity")
 
     def update(hm, s1, s2, s3, s4):
-        texts = [s1, s2, s3, s4]
-        e = model.encode(texts)                              # (4, 384), each of length 1
+        e = np.stack([embedding(t) for t in (s1, s2, s3, s4)])   # (4, 384), each of length 1
         sims = e @ e.T                                       # (4, 4): cosine similarities
         hm.update(sims)
         off = sims - 2 * np.eye(4)                           # ignore each sentence with itself

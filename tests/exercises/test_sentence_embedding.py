@@ -18,6 +18,8 @@ HINTS = {
     "batch_axis": "normalised over the wrong axis",
     "whole": "length of the whole (batch, d) array",
     "inverted": "averaged over the padding instead of the real tokens",
+    "pooled": "Every text got the same vector",
+    "no_axis": "hidden * mask does not line up",
 }
 
 
@@ -116,6 +118,35 @@ def test_inverted_mask():
         v = (hidden * pad).sum(axis=1) / pad.sum(axis=1)
         return v / np.linalg.norm(v, axis=-1, keepdims=True)
     _flags_only(sentence_embedding, "inverted")
+
+
+def test_texts_pooled_together_by_boolean_indexing():
+    def sentence_embedding(hidden, mask):
+        real = hidden[mask]                                  # (all real tokens of all texts, d)
+        v = real.mean(axis=0)
+        v = v / np.linalg.norm(v)
+        return np.tile(v, (len(hidden), 1))
+    report = _flags_only(sentence_embedding, "pooled")
+    assert "one text of 4 tokens, no padding" not in report.failed_cases     # one text: nothing to mix up
+
+
+def test_mask_multiplied_without_a_last_axis():
+    def sentence_embedding(hidden, mask):
+        total = (hidden * mask).sum(axis=1)
+        mean = total / mask.sum(axis=1, keepdims=True)
+        return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+    report = _flags_only(sentence_embedding, "no_axis")
+    assert "keepdims=True to that sum" not in "\n".join(report.hints)       # the generic tip would mislead
+
+
+def test_a_different_broadcast_error_is_not_called_the_missing_mask_axis():
+    def sentence_embedding(hidden, mask):
+        m = mask[..., None]
+        mean = (hidden * m).sum(axis=1) / mask.sum(axis=1)   # (b, d) / (b,): another mistake
+        return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+    report = ex.check(NAME, sentence_embedding)
+    text = "\n".join(report.hints)
+    assert not report.passed and HINTS["no_axis"] not in text and "keepdims" in text
 
 
 def test_an_unfinished_stub_is_not_done_yet():
