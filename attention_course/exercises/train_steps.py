@@ -132,7 +132,7 @@ MISTAKES = [
 
 # ---------------------------------------------------------------- the cases
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model_class():
     """A tiny attention model like lesson 12's (built here: exercises never import lessons)."""
     import torch
