@@ -1,0 +1,127 @@
+"""Exercise decoder_block (lesson 15): learner-style code, right and wrong, written independently of the
+exercise's buggy functions (plain numpy attention, a hand-written LayerNorm); each mistake must get its own
+hint and no other mistake's."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import attention_course as ac
+from attention_course import exercises as ex
+from attention_course import pretrained
+
+from ._helpers import assert_names, hints_of
+
+NAME = "decoder_block"
+HINTS = [m.hint for m in ex.get(NAME).mistakes]
+
+
+def ln(x, g, b):
+    mu = x.mean(-1, keepdims=True)
+    return g * (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-12) + b
+
+
+def gelu(z):
+    return pretrained.gelu(z)
+
+
+def attention(h, p, num_heads, future="hidden", biases=True):
+    """Multi-head self-attention as a loop over heads; future = 'hidden' | 'visible' | 'only'."""
+    n, d = h.shape[-2], h.shape[-1]
+    dh = d // num_heads
+    b = (p.b_q, p.b_k, p.b_v, p.b_o) if biases else (0.0, 0.0, 0.0, 0.0)
+    q, k, v = h @ p.w_q + b[0], h @ p.w_k + b[1], h @ p.w_v + b[2]
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    allowed = {"hidden": j <= i, "visible": np.ones((n, n), bool), "only": j >= i}[future]
+    outs = []
+    for head in range(num_heads):
+        c = slice(head * dh, (head + 1) * dh)
+        s = q[..., c] @ np.swapaxes(k[..., c], -1, -2) / math.sqrt(dh)
+        s = np.where(allowed, s, -np.inf)
+        e = np.exp(s - s.max(-1, keepdims=True))
+        outs.append((e / e.sum(-1, keepdims=True)) @ v[..., c])
+    return np.concatenate(outs, -1) @ p.w_o + b[3]
+
+
+def ff(h, p, act=gelu):
+    return act(h @ p.w_1 + p.b_1) @ p.w_2 + p.b_2
+
+
+def learner(x, p, num_heads):
+    x = x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, num_heads)
+    return x + ff(ln(x, p.ln2_gain, p.ln2_bias), p)
+
+
+def test_correct_learners_pass():
+    assert ex.check(NAME, learner).passed
+
+    def with_the_package(x, p, num_heads):
+        n = x.shape[-2]
+        h = pretrained.layer_norm(x, p.ln1_gain, p.ln1_bias)
+        a, _ = ac.multi_head_attention(h, h, h, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=ac.causal_mask(n),
+                                       b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o)
+        x = x + a
+        return x + pretrained.gelu(pretrained.layer_norm(x, p.ln2_gain, p.ln2_bias) @ p.w_1 + p.b_1) @ p.w_2 + p.b_2
+    assert ex.check(NAME, with_the_package).passed
+
+
+def test_the_stub_is_not_done_yet():
+    def stub(x, p, num_heads):
+        raise NotImplementedError
+    report = hints_of(NAME, stub)
+    assert not report.passed and "not done yet" in str(report)
+
+
+@pytest.mark.parametrize("fragment, fn", [
+    ("No causal mask", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, future="visible"))),
+    ("Wrong triangle", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, future="only"))),
+    ("LayerNorm after each residual", lambda x, p, h: (lambda x1: ln(x1 + ff(x1, p), p.ln2_gain, p.ln2_bias))(
+        ln(x + attention(x, p, h), p.ln1_gain, p.ln1_bias))),
+    ("The residual starts from the normalised x", lambda x, p, h: (lambda n1: (
+        lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(n1 + attention(n1, p, h)))(
+        ln(x, p.ln1_gain, p.ln1_bias))),
+    ("The two LayerNorms are swapped", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln1_gain, p.ln1_bias), p))(
+        x + attention(ln(x, p.ln2_gain, p.ln2_bias), p, h))),
+    ("The feed-forward reads x without its LayerNorm", lambda x, p, h: (lambda x1: x1 + ff(x1, p))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
+    ("The feed-forward's residual is missing", lambda x, p, h: (lambda x1: ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
+    ("The attention's residual is missing", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
+        attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
+    ("ReLU instead of GELU", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p,
+                                                                  act=lambda z: np.where(z > 0, z, 0.0)))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
+    ("The tanh approximation of GELU", lambda x, p, h: (lambda x1: x1 + ff(
+        ln(x1, p.ln2_gain, p.ln2_bias), p, act=lambda z: z / 2 * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
+    ("The attention's biases are missing", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
+        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, biases=False))),
+    ("You normalised the block's output", lambda x, p, h: ln(learner(x, p, h), p.ln2_gain, p.ln2_bias)),
+])
+def test_each_mistake_gets_its_own_hint(fragment, fn):
+    assert_names(NAME, fn, fragment)
+
+
+def test_every_catalogued_mistake_has_a_learner_style_test():
+    tested = {"No causal mask", "Wrong triangle", "LayerNorm after each residual",
+              "The residual starts from the normalised x", "The two LayerNorms are swapped",
+              "The feed-forward reads x without its LayerNorm", "The feed-forward's residual is missing",
+              "The attention's residual is missing", "ReLU instead of GELU", "The tanh approximation of GELU",
+              "The attention's biases are missing", "You normalised the block's output"}
+    for hint in HINTS:
+        assert any(hint.startswith(t) for t in tested), hint
+
+
+def test_a_mask_of_the_wrong_size_gets_the_error_and_no_mistake_name():
+    def wrong_size(x, p, num_heads):
+        h = pretrained.layer_norm(x, p.ln1_gain, p.ln1_bias)
+        a, _ = ac.multi_head_attention(h, h, h, p.w_q, p.w_k, p.w_v, p.w_o, num_heads,
+                                       mask=ac.causal_mask(x.shape[-1]))            # d_model, not n
+        return x + a
+    report = hints_of(NAME, wrong_size)
+    assert not report.passed and "ValueError" in str(report)
+    assert not any(h in report.hints for h in HINTS)
