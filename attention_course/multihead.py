@@ -77,22 +77,26 @@ class MultiHeadSteps:
         return getattr(self, name)
 
     def table(self) -> str:
-        """The path as text: one line per step with its shape (reshape steps included)."""
+        """The path as text: one line per step with its shape (reshape steps included).
+
+        Every shape is read from an array: the stored ones, or (for the two steps that are not
+        stored) the very reshape and swap of a stored array that split_heads and merge_heads do."""
         *batch, n_q, d_model = tuple(self.q.shape)
-        n_k = self.k.shape[-2]
         h = self.num_heads
-        d_head = d_model // h
+        cut = self.q.reshape(*batch, n_q, h, d_model // h)              # split_heads' first step (a view)
+        back = self.heads_out.swapaxes(-3, -2)                           # merge_heads' first step (a view)
+        scores = self.q_heads @ self.k_heads.swapaxes(-2, -1)            # before the scale and the softmax
         rows = [
             ("q = query @ W_Q", tuple(self.q.shape), "(..., n_q, d_model)"),
             ("k = key @ W_K", tuple(self.k.shape), "(..., n_k, d_model)"),
             ("v = value @ W_V", tuple(self.v.shape), "(..., n_k, d_model)"),
-            ("q.reshape: cut d_model into h pieces", (*batch, n_q, h, d_head), "(..., n_q, h, d_head)"),
+            ("q.reshape: cut d_model into h pieces", tuple(cut.shape), "(..., n_q, h, d_head)"),
             ("q.swapaxes: heads in front of tokens", tuple(self.q_heads.shape), "(..., h, n_q, d_head)"),
             ("k, v split the same way", tuple(self.k_heads.shape), "(..., h, n_k, d_head)"),
-            ("scores = q_h k_h^T / sqrt(d_head)", (*batch, h, n_q, n_k), "(..., h, n_q, n_k)"),
+            ("scores = q_h k_h^T / sqrt(d_head)", tuple(scores.shape), "(..., h, n_q, n_k)"),
             ("weights = softmax(scores)", tuple(self.weights.shape), "(..., h, n_q, n_k)"),
             ("heads_out = weights @ v_h", tuple(self.heads_out.shape), "(..., h, n_q, d_head)"),
-            ("swapaxes back: tokens in front", (*batch, n_q, h, d_head), "(..., n_q, h, d_head)"),
+            ("swapaxes back: tokens in front", tuple(back.shape), "(..., n_q, h, d_head)"),
             ("merged = reshape: concatenate the heads", tuple(self.merged.shape), "(..., n_q, d_model)"),
             ("output = merged @ W_O", tuple(self.output.shape), "(..., n_q, d_model)"),
         ]

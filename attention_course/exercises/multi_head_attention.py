@@ -37,13 +37,13 @@ def multi_head_attention(x, w_q, w_k, w_v, w_o, num_heads):
 
 # ---------------------------------------------------------------- the mistakes the checker names
 
-def _softmax(scores):
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _softmax(scores, axis=-1):
+    e = np.exp(scores - scores.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def _mha(x, w_q, w_k, w_v, w_o, num_heads, *, split="right", merge="right", scale="d_head", w_o_used=True,
-         shared=False, average=False):
+         shared=False, average=False, axis=-1):
     """Multi-head attention with one switch per mistake."""
     *batch, n, d_model = x.shape
     h, d_head = num_heads, d_model // num_heads
@@ -66,7 +66,7 @@ def _mha(x, w_q, w_k, w_v, w_o, num_heads, *, split="right", merge="right", scal
     if shared:                                            # head 0's columns reused by every head
         q, k, v = (np.repeat(t[..., :1, :, :], h, axis=-3) for t in (q, k, v))
     factor = {"d_head": d_head, "d_model": d_model, "none": 1}[scale]
-    weights = _softmax(q @ k.swapaxes(-2, -1) / np.sqrt(factor))
+    weights = _softmax(q @ k.swapaxes(-2, -1) / np.sqrt(factor), axis=axis)   # axis=-2: over the queries
     merged = merge_fn(weights @ v)
     output = merged @ w_o if w_o_used else merged
     return output, (weights.mean(axis=-3) if average else weights)
@@ -95,6 +95,9 @@ SCALE_D_MODEL = ("Scaled by √d_model instead of √d_head: each head's scores 
 NO_SCALE = "Missing the scaling: divide each head's scores q k^T by np.sqrt(d_head), with d_head = d_model // num_heads."
 SHARED = ("Every head uses the same projection (the first d_head columns of W_Q, W_K, W_V), so all heads compute the "
           "same pattern. Head i must use its own block of columns i*d_head .. (i+1)*d_head - 1.")
+SOFTMAX_AXIS = ("Softmax over the wrong axis: each query's weights must sum to 1 over the keys, the last axis of the "
+                "scores (..., h, n_q, n_k). Take the max and the sum with axis=-1, keepdims=True; yours sum to 1 "
+                "down the columns (over the queries).")
 AVERAGED = ("Your weights are averaged over the heads, shape (..., n, n), like torch's average_attn_weights=True. "
             "Return one pattern per head: weights of shape (..., num_heads, n, n).")
 
@@ -107,20 +110,49 @@ MISTAKES = [
     Mistake(NO_SCALE, _variant(scale="none")),
     Mistake(SHARED, _variant(shared=True)),
     Mistake(AVERAGED, _variant(average=True)),
+    Mistake(SOFTMAX_AXIS, _variant(axis=-2)),
+]
+
+# The mistakes that already show in the weights, whatever happens after the attention: a learner
+# whose weights are exactly one of these is told so even if the merge or W_O is right (or wrong).
+WEIGHT_MISTAKES = [
+    (NO_TRANSPOSE, {"split": "no_transpose"}),
+    (STRIDED, {"split": "strided"}),
+    (SCALE_D_MODEL, {"scale": "d_model"}),
+    (NO_SCALE, {"scale": "none"}),
+    (SHARED, {"shared": True}),
+    (SOFTMAX_AXIS, {"axis": -2}),
 ]
 
 
+def _close(a, b):
+    return np.allclose(a, b, rtol=1e-5, atol=1e-8)
+
+
 def diagnose(case, value):
-    """Right weights but a wrong output (and none of the single mistakes): the problem is after the attention."""
+    """From the weights alone: a split or scale mistake (whatever the merge does). Right weights but
+    a wrong output (and none of the single mistakes): the problem is after the attention."""
     if not (isinstance(value, (tuple, list)) and len(value) == 2):
         return []
-    out, weights = (np.asarray(v, dtype=np.float64) for v in value)
-    ref_out, ref_w = multi_head_attention(*case.args)
-    if weights.shape != ref_w.shape or out.shape != ref_out.shape or not np.all(np.isfinite(out)):
+    try:
+        out, weights = (np.asarray(v, dtype=np.float64) for v in value)
+    except (TypeError, ValueError):
         return []
-    if np.allclose(weights, ref_w, rtol=1e-5, atol=1e-8) and not np.allclose(out, ref_out, rtol=1e-5, atol=1e-8):
+    ref_out, ref_w = multi_head_attention(*case.args)
+    if weights.shape != ref_w.shape or not np.all(np.isfinite(weights)):
+        return []
+    if not _close(weights, ref_w):
+        found = []
+        for hint, switches in WEIGHT_MISTAKES:
+            bug_w = _mha(*case.args, **switches)[1]
+            if not _close(bug_w, ref_w) and _close(weights, bug_w):
+                found.append(hint)
+        return found
+    if out.shape != ref_out.shape or not np.all(np.isfinite(out)):
+        return []
+    if not _close(out, ref_out):
         singles = [_variant(merge="no_transpose"), _variant(w_o_used=False)]
-        if not any(np.allclose(out, bug(*case.args)[0], rtol=1e-5, atol=1e-8) for bug in singles):
+        if not any(_close(out, bug(*case.args)[0]) for bug in singles):
             return ["Your weights are right (the heads are split and scaled correctly); the output is not: look at "
                     "what comes after the attention: heads.swapaxes(-3, -2), the reshape to (..., n, d_model), "
                     "then @ w_o."]

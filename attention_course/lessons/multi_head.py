@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import check_positive_ints
+from ..attention import scaled_dot_product_attention
 from ..multihead import multi_head_attention, split_heads
 
 # ---------------------------------------------------------------- 1. one token, two relations
@@ -78,13 +79,16 @@ def two_relations_example(strength: float = 3.5) -> TwoRelations:
 class HeadComparison:
     """The same W_Q, W_K, W_V, W_O run as one head of width 16 and as two heads of width 8.
 
-    one_head (1, n, n) and two_heads (2, n, n): weights; output_one, output_two (n, 16)."""
+    one_head (1, n, n) and two_heads (2, n, n): weights; output_one, output_two (n, 16).
+    two_heads_same_scale (2, n, n): the two heads' weights with the one head's divisor, sqrt(16)
+    instead of sqrt(8), to separate what the separate softmaxes do from what the smaller divisor does."""
 
     tokens: list
     one_head: np.ndarray
     two_heads: np.ndarray
     output_one: np.ndarray
     output_two: np.ndarray
+    two_heads_same_scale: np.ndarray
 
     def row(self, token: str) -> dict:
         """The weights of query ``token``: {"one head": (n,), "head 0": (n,), "head 1": (n,)}."""
@@ -93,11 +97,14 @@ class HeadComparison:
 
 
 def compare_one_and_two_heads(example: TwoRelations | None = None) -> HeadComparison:
-    """Run the example's projections with ``num_heads=1`` and ``num_heads=2``."""
+    """Run the example's projections with ``num_heads=1`` and ``num_heads=2`` (and two heads divided
+    by sqrt(16), the one head's divisor, see :class:`HeadComparison`)."""
     ex = two_relations_example() if example is None else example
     out1, w1 = multi_head_attention(*ex.weights_args, num_heads=1)
     out2, w2 = multi_head_attention(*ex.weights_args, num_heads=2)
-    return HeadComparison(list(ex.tokens), w1, w2, out1, out2)
+    q, k, v = (split_heads(ex.x @ w, 2) for w in (ex.w_q, ex.w_k, ex.w_v))       # (2, n, 8) each
+    _, same_scale = scaled_dot_product_attention(q, k, v, scale=1 / np.sqrt(ex.x.shape[1]))
+    return HeadComparison(list(ex.tokens), w1, w2, out1, out2, same_scale)
 
 
 def read_output(output_row, tokens=TOKENS, top: int = 2) -> str:
@@ -120,7 +127,8 @@ def plot_one_vs_two_heads(comparison: HeadComparison, token: str = "it"):
               (comparison.two_heads[0], "2 heads: head 0, d_head = 8"),
               (comparison.two_heads[1], "2 heads: head 1, d_head = 8")]
     for ax, (w, title) in zip(axes, panels):
-        hm = viz.heatmap(w, comparison.tokens, comparison.tokens, ax=ax, title=title, colorbar=ax is axes[-1])
+        hm = viz.heatmap(w, comparison.tokens, comparison.tokens, ax=ax, title=title, colorbar=ax is axes[-1],
+                         colorbar_label="attention weight")
         hm.highlight_row(i)
     return fig
 
@@ -179,7 +187,7 @@ def _token_grid(ax, values, title, row_labels):
     ax.imshow(np.array([[to_rgb(TOKEN_COLOURS[t % len(TOKEN_COLOURS)]) for t in row] for row in tokens]),
               aspect="equal", interpolation="nearest")
     for (r, c), v in np.ndenumerate(values):
-        ax.text(c, r, f"{int(v):02d}", ha="center", va="center", fontsize=9)
+        ax.text(c, r, f"{int(v):02d}", ha="center", va="center", fontsize=9).set_in_layout(False)  # inside its cell
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]), row_labels)
     ax.tick_params(length=0)
@@ -285,15 +293,29 @@ def head_patterns(example: TwoRelations | None = None, heads=HEAD_CHOICES) -> di
     return {h: multi_head_attention(*ex.weights_args, num_heads=h)[1] for h in heads}
 
 
+def head_strip(patterns_h, num_slots: int = max(HEAD_CHOICES), gap: int = 1) -> np.ndarray:
+    """Every head's (n, n) pattern side by side in one (n, num_slots * (n + gap) - gap) array:
+    head j fills columns j * (n + gap) .. j * (n + gap) + n - 1; gaps and heads that do not exist
+    for this h are NaN (drawn blank). One image instead of one axes per head keeps the explorer
+    cheap to build and to redraw."""
+    h, n, _ = patterns_h.shape
+    strip = np.full((n, num_slots * (n + gap) - gap), np.nan)
+    for j in range(h):
+        strip[:, j * (n + gap):j * (n + gap) + n] = patterns_h[j]
+    return strip
+
+
 def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRelations | None = None):
     """Pick h (1, 2, 4, 8), a head (0-7; one that does not exist for this h shows head h - 1) and a
     token of the hand-built sentence.
 
-    Top: every head's (n, n) pattern for this h, the token's row outlined in each (heads that do
-    not exist for this h are blank). Bottom: the chosen head's weights, annotated, and its links.
-    Returns an ``attention_course.widgets.Interactive`` with controls ``h``, ``head``, ``token``.
+    Top: every head's (n, n) pattern for this h, side by side, the token's row outlined in each
+    (heads that do not exist for this h are blank). Bottom: the chosen head's weights, annotated,
+    and its links. Returns an ``attention_course.widgets.Interactive`` with controls ``h``,
+    ``head``, ``token``.
     """
     import ipywidgets as W
+    import matplotlib as mpl
     from matplotlib.patches import Rectangle
 
     from .. import viz, widgets
@@ -301,44 +323,56 @@ def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRela
     ex = two_relations_example() if example is None else example
     patterns = head_patterns(ex)
     tokens, n, d_model = ex.tokens, len(ex.tokens), ex.x.shape[1]
-    h_max = max(HEAD_CHOICES)
+    h_max, gap = max(HEAD_CHOICES), 1
+    left = [j * (n + gap) for j in range(h_max)]                  # first strip column of head j
     blank = np.zeros((n, n))
 
     def setup(fig):
         outer = fig.add_gridspec(2, 1, height_ratios=[1.0, 2.4])
-        top = outer[0].subgridspec(1, h_max)
         bottom = outer[1].subgridspec(1, 2, width_ratios=[2.2, 1.0])
-        small = []
-        for j in range(h_max):
-            ax = fig.add_subplot(top[0, j])
-            hm = viz.heatmap(blank, [""] * n, [""] * n, ax=ax, title=f"head {j}", annotate=False,
-                             colorbar=False, xlabel="", ylabel="")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            frame = Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor=viz.HIGHLIGHT,
-                              linewidth=3, clip_on=False, visible=False)
-            ax.add_patch(frame)
-            unused = ax.text(0.5, 0.5, "not used\nfor this h", transform=ax.transAxes, ha="center",
-                             va="center", color="0.45", fontsize=8, visible=False)
-            small.append((hm, frame, unused))
-        big = viz.heatmap(blank, tokens, tokens, ax=fig.add_subplot(bottom[0, 0]), title="the chosen head's weights")
+        ax = fig.add_subplot(outer[0])
+        cmap = mpl.colormaps[viz.CMAP].with_extremes(bad=(1, 1, 1, 0))                                 # NaN: gaps and unused heads stay blank
+        strip = ax.imshow(head_strip(patterns[h]), cmap=cmap, vmin=0, vmax=1, interpolation="nearest",
+                          aspect="equal")
+        ax.set_xticks([x + (n - 1) / 2 for x in left], [f"head {j}" for j in range(h_max)], fontsize=10)
+        ax.xaxis.tick_top()
+        ax.set_yticks([])
+        ax.tick_params(length=0, pad=2)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        rows = [Rectangle((x - 0.5, -0.5), n, 1, fill=False, edgecolor=viz.HIGHLIGHT, linewidth=2,
+                          clip_on=False) for x in left]
+        frame = Rectangle((-0.5, -0.5), n, n, fill=False, edgecolor=viz.HIGHLIGHT, linewidth=3, clip_on=False)
+        for patch in (*rows, frame):
+            ax.add_patch(patch)
+        unused = ax.text(0, (n - 1) / 2, "", ha="center", va="center", color="0.45", fontsize=9)
+        unused.set_in_layout(False)                                # it sits inside the strip
+        big = viz.heatmap(blank, tokens, tokens, ax=fig.add_subplot(bottom[0, 0]), title="the chosen head's weights",
+                          colorbar_label="attention weight")
         links = viz.token_links(blank + 1.0 / n, tokens, tokens, 0, ax=fig.add_subplot(bottom[0, 1]),
                                 title="its links from the chosen token")
-        return {"small": small, "big": big, "links": links, "shown": (None, None, None)}
+        return {"strip": strip, "rows": rows, "frame": frame, "unused": unused, "big": big, "links": links,
+                "shown": (None, None, None)}
 
     def update(state, h, head, token):
         h, i = int(h), int(token)
         w = patterns[h]
         shown = min(int(head), h - 1)
         last_h, last_head, last_i = state["shown"]
-        for j, (hm, frame, unused) in enumerate(state["small"]):
-            if h != last_h:                                  # only what changed is redrawn
-                hm.update(w[j] if j < h else blank)
-                hm.image.set_alpha(1.0 if j < h else 0.0)
-                unused.set_visible(j >= h)
-            if (h, i) != (last_h, last_i):
-                hm.highlight_row(i if j < h else None)
-            frame.set_visible(j == shown)
+        if h != last_h:                                          # only what changed is redrawn
+            state["strip"].set_data(head_strip(w))
+            unused = state["unused"]
+            unused.set_visible(h < h_max)
+            if h < h_max:
+                unused.set_x((left[h] + left[-1] + n - 1) / 2)
+                idle = f"head {h}" if h == h_max - 1 else f"heads {h}–{h_max - 1}"
+                unused.set_text(f"{idle}: not used when h = {h}")
+        if (h, i) != (last_h, last_i):
+            for j, row in enumerate(state["rows"]):
+                row.set_visible(j < h)
+                row.set_y(i - 0.5)
+        if shown != last_head:
+            state["frame"].set_x(left[shown] - 0.5)
         if (h, shown) != (last_h, last_head):
             state["big"].update(w[shown])
         if (h, shown, i) != state["shown"]:
@@ -348,7 +382,9 @@ def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRela
         row = w[shown, i]
         top = np.argsort(-row, kind="stable")[:3]
         note = "" if int(head) < h else f"  (there is no head {int(head)} with h = {h}: showing head {shown})"
-        lines = [f"h = {h} heads of d_head = {d_model} / {h} = {d_model // h} columns each; "
+        heads = f"{h} heads of" if h > 1 else "1 head of"
+        each = " each" if h > 1 else ""
+        lines = [f"h = {heads} d_head = {d_model} / {h} = {d_model // h} columns{each}; "
                  f"parameters stay 4 x {d_model} x {d_model} = {4 * d_model * d_model}{note}",
                  f"head {shown}, query {i} {tokens[i]!r}: " + ", ".join(f"{tokens[j]!r} {row[j]:.2f}" for j in top),
                  f"the largest weight of {tokens[i]!r} in each head: "
@@ -365,4 +401,4 @@ def head_explorer(h: int = 2, head: int = 1, token: str = "it", example: TwoRela
         token=W.Dropdown(options=[(f"{j}: {t}", j) for j, t in enumerate(tokens)], value=tokens.index(token),
                          description="token"),
     )
-    return widgets.Interactive(setup, update, figsize=(10.5, 6.0), **controls)
+    return widgets.Interactive(setup, update, figsize=(10.5, 5.6), **controls)

@@ -11,6 +11,7 @@ from ._helpers import assert_flags
 
 EXERCISE = ex.get("multi_head_attention")
 CATALOGUE = [m.hint for m in EXERCISE.mistakes]
+SOFTMAX_AXIS = next(h for h in CATALOGUE if h.startswith("Softmax over the wrong axis"))
 
 
 def softmax_rows(s):
@@ -149,6 +150,55 @@ def test_a_reshape_that_cannot_work_gets_the_reshape_tip():
         q = (x @ w_q).reshape(*b, n, num_heads, d)                                # d_model kept whole per head
         return q, q
     report = assert_flags("multi_head_attention", mha, "raised ValueError", "Check the reshape")
+    assert not [h for h in CATALOGUE if h in report.hints], report
+
+
+def test_softmax_over_the_queries():
+    def mha(x, w_q, w_k, w_v, w_o, num_heads):
+        *b, n, d = x.shape
+        dh = d // num_heads
+        q, k, v = (np.swapaxes((x @ w).reshape(*b, n, num_heads, dh), -3, -2) for w in (w_q, w_k, w_v))
+        s = q @ np.swapaxes(k, -1, -2) / np.sqrt(dh)
+        e = np.exp(s - s.max(axis=-2, keepdims=True))
+        a = e / e.sum(axis=-2, keepdims=True)                                    # columns sum to 1, not rows
+        return np.swapaxes(a @ v, -3, -2).reshape(*b, n, d) @ w_o, a
+    only_hint(assert_flags("multi_head_attention", mha, "Softmax over the wrong axis"), SOFTMAX_AXIS)
+
+
+def test_a_split_without_transpose_is_named_even_when_the_merge_is_right():
+    def mha(x, w_q, w_k, w_v, w_o, num_heads):
+        *b, n, d = x.shape
+        dh = d // num_heads
+        q, k, v = ((x @ w).reshape(*b, num_heads, n, dh) for w in (w_q, w_k, w_v))   # the shortcut
+        a = softmax_rows(q @ np.swapaxes(k, -1, -2) / np.sqrt(dh))
+        merged = np.swapaxes(a @ v, -3, -2).reshape(*b, n, d)                       # the merge as taught
+        return merged @ w_o, a
+    only_hint(assert_flags("multi_head_attention", mha, "Heads reshaped without the transpose"),
+              EXERCISE.mistakes[0].hint)
+
+
+def test_a_round_robin_split_is_named_even_when_the_merge_is_the_usual_one():
+    def mha(x, w_q, w_k, w_v, w_o, num_heads):
+        *b, n, d = x.shape
+        dh = d // num_heads
+        q, k, v = (np.einsum("...ndh->...hnd", (x @ w).reshape(*b, n, dh, num_heads)) for w in (w_q, w_k, w_v))
+        a = softmax_rows(q @ np.swapaxes(k, -1, -2) / np.sqrt(dh))
+        return np.swapaxes(a @ v, -3, -2).reshape(*b, n, d) @ w_o, a
+    only_hint(assert_flags("multi_head_attention", mha, "Split along the wrong axis"), EXERCISE.mistakes[2].hint)
+
+
+def test_two_mistakes_in_the_weights_and_after_them_name_the_one_the_weights_show():
+    def mha(x, w_q, w_k, w_v, w_o, num_heads):                                       # sqrt(d_model), and no W_O
+        return loop_over_heads(x, w_q, w_k, w_v, w_o, num_heads, scale=np.sqrt(x.shape[-1]), use_w_o=False)
+    only_hint(assert_flags("multi_head_attention", mha, "Scaled by √d_model"), EXERCISE.mistakes[4].hint)
+
+
+def test_a_full_width_head_copied_h_times_names_no_catalogued_mistake():
+    def mha(x, w_q, w_k, w_v, w_o, num_heads):
+        q, k, v = x @ w_q, x @ w_k, x @ w_v                                          # never split at all
+        a = softmax_rows(q @ np.swapaxes(k, -1, -2) / np.sqrt(x.shape[-1] // num_heads))
+        return (a @ v) @ w_o, np.stack([a] * num_heads, axis=-3)
+    report = assert_flags("multi_head_attention", mha, "values differ")
     assert not [h for h in CATALOGUE if h in report.hints], report
 
 

@@ -42,6 +42,16 @@ def test_two_heads_each_keep_one_relation_sharply():
         assert round(rows[name].max(), 2) == 0.92
 
 
+def test_at_the_one_heads_divisor_two_heads_still_give_each_relation_more_than_half():
+    c = lesson.compare_one_and_two_heads()
+    it, because, bird = (c.tokens.index(t) for t in ("it", "because", "bird"))
+    e = math.exp(STRENGTH ** 2 / 4)                                               # s^2 / sqrt(16)
+    assert c.two_heads_same_scale[0, it, because] == pytest.approx(e / (e + 7))
+    assert c.two_heads_same_scale[1, it, bird] == pytest.approx(e / (e + 7))
+    assert round(float(c.two_heads_same_scale[0, it, because]), 2) == 0.75        # the notebook's number
+    assert c.one_head[0, it, because] + c.one_head[0, it, bird] <= 1              # one head: they share one 1
+
+
 def test_head_0_is_the_previous_word_for_every_token():
     c = lesson.compare_one_and_two_heads()
     assert [int(np.argmax(r)) for r in c.two_heads[0]] == [0, 0, 1, 2, 3, 4, 5, 6]
@@ -142,13 +152,26 @@ def test_the_explorers_h_sweeps_show_what_the_notebook_says():
     np.testing.assert_allclose(w4[3], 1 / 8)                               # head 3: uniform everywhere
 
 
+def test_the_head_strip_puts_each_head_in_its_own_block_and_leaves_the_rest_blank():
+    patterns = lesson.head_patterns()
+    strip = lesson.head_strip(patterns[2])
+    assert strip.shape == (8, 8 * 9 - 1)
+    np.testing.assert_array_equal(strip[:, 0:8], patterns[2][0])
+    np.testing.assert_array_equal(strip[:, 9:17], patterns[2][1])
+    assert np.isnan(strip[:, 8]).all() and np.isnan(strip[:, 18:]).all()
+
+
 def test_the_explorer_moves_to_every_setting_and_says_d_head():
     explorer = lesson.head_explorer(h=2, head=0, token="it")
     assert "head 0, query 4 'it': 'because' 0.92" in explorer.text
     explorer.check_extremes()
     for h in lesson.HEAD_CHOICES:
         explorer.set(h=h, head=0, token=0)
-        assert f"h = {h} heads of d_head = 16 / {h} = {16 // h}" in explorer.text
+        if h > 1:
+            assert f"h = {h} heads of d_head = 16 / {h} = {16 // h} columns each" in explorer.text
+        else:
+            assert "h = 1 head of d_head = 16 / 1 = 16 columns;" in explorer.text
+        assert explorer.state["unused"].get_visible() == (h < 8)
         assert "parameters stay 4 x 16 x 16 = 1024" in explorer.text
     explorer.set(h=2, head=7)
     assert "there is no head 7 with h = 2: showing head 1" in explorer.text
