@@ -53,6 +53,15 @@ def _large_negative_fill(q, k, v, mask=None):
     return _naive(q, k, v, mask, fill=-1e9)
 
 
+def _mask_ignored(q, k, v, mask=None):
+    return masked_attention(q, k, v)                          # the mask is accepted, then never used
+
+
+def _none_hides_everything(q, k, v, mask=None):
+    # np.where(None, scores, -np.inf): None counts as False, so with mask=None every key is hidden
+    return masked_attention(q, k, v, mask=np.zeros((), dtype=bool) if mask is None else mask)
+
+
 NAN_ON_EMPTY_ROW = ("NaN on an empty row: when a query may attend to no key at all (e.g. a padded query under a causal "
                     "mask), its row max is -inf, so scores - max = -inf - (-inf) = NaN (and the sum would be 0 / 0). "
                     "Give such a row zero weights: replace an infinite max by 0 (np.where(np.isinf(m), 0, m)) and "
@@ -61,9 +70,17 @@ LARGE_NEGATIVE = ("A row with every key hidden gets weight spread over the hidde
                   "such as -1e9 leaves all of them equal, so the softmax gives each 1/n_k. Hide with -np.inf and "
                   "give a row with nothing to attend to zero weights.")
 
+MASK_IGNORED = ("The mask is never used: your weights are those of attention without a mask, so every query still "
+                "sees the keys it should not. Hide the scores where mask is False: np.where(mask, scores, -np.inf), "
+                "when mask is not None.")
+NONE_HIDES_ALL = ("mask=None hides every key: np.where(None, scores, -np.inf) treats None as False, so all weights are "
+                  "0. Apply the mask only when there is one: if mask is not None: scores = np.where(mask, ...).")
+
 EMPTY_ROW_MISTAKES = [
     Mistake(NAN_ON_EMPTY_ROW, _nan_on_empty_rows),
     Mistake(LARGE_NEGATIVE, _large_negative_fill),
+    Mistake(MASK_IGNORED, _mask_ignored),
+    Mistake(NONE_HIDES_ALL, _none_hides_everything),
 ]
 
 

@@ -40,6 +40,14 @@ def _no_query_axis(lengths, n):
     return _real(lengths, n)
 
 
+def _with_head_axis(lengths, n):
+    return _real(lengths, n)[:, None, None, :]               # (batch, 1, 1, n): what multi-head scores need
+
+
+def _query_axis_with_head_axis(lengths, n):
+    return _real(lengths, n)[:, None, :, None]               # (batch, 1, n, 1): the lesson's query-axis bug
+
+
 MISTAKES = [
     Mistake("Mask on the query axis: your mask is (batch, n, 1), so it hides the padded QUERIES (rows) and leaves "
             "the padding KEYS (columns) visible: every real token still attends to the padding, and with -inf a "
@@ -50,6 +58,12 @@ MISTAKES = [
             "j < length, not j <= length.", _one_too_many),
     Mistake("Missing the query axis: a (batch, n) mask broadcasts against scores (batch, n_q, n_k) as if its batch "
             "axis were the query axis. Return (batch, 1, n), e.g. mask[:, None, :].", _no_query_axis),
+    Mistake("Right values, one axis too many: (batch, 1, 1, n) is the shape that multi-head scores (batch, h, n_q, "
+            "n_k) need, and multi_head_attention adds that head axis itself. This function returns (batch, 1, n), "
+            "for scores (batch, n_q, n_k): mask[:, None, :].", _with_head_axis),
+    Mistake("Mask on the query axis: your mask is (batch, 1, n, 1), the lesson's wrong mask: it hides the padded "
+            "QUERIES (rows) and leaves the padding KEYS (columns) visible. Return (batch, 1, n), with the tokens "
+            "on the last (key) axis.", _query_axis_with_head_axis),
 ]
 
 

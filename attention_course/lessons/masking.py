@@ -190,7 +190,8 @@ def plot_batch_weights(batch: PaddedBatch, weights, head: int = 0, title: str = 
     fig, axes = viz.new_figure(n_seq, width=4.1 * n_seq, height=3.7)
     for b, ax in enumerate(np.atleast_1d(axes)):
         viz.heatmap(weights[b, head], batch.tokens[b], batch.tokens[b], ax=ax, colorbar=b == n_seq - 1,
-                    title=f"{title}sentence {b} (length {batch.lengths[b]})", xlabel="key", ylabel="query" if b == 0 else "")
+                    colorbar_label="attention weight", title=f"{title}sentence {b} (length {batch.lengths[b]})",
+                    xlabel="key", ylabel="query" if b == 0 else "")
     return fig
 
 
@@ -216,6 +217,14 @@ def naive_attention(q, k, v, mask):
         e = np.exp(scores - scores.max(axis=-1, keepdims=True))
         weights = e / e.sum(axis=-1, keepdims=True)
     return weights @ v, weights
+
+
+def torch_release() -> str:
+    """torch's version without the wheel's local tag ("2.13.0", not "2.13.0+cpu"): the kernels that run
+    on CPU tensors are the same in the CPU and CUDA wheels of one release."""
+    import torch
+
+    return torch.__version__.split("+")[0]
 
 
 @dataclass
@@ -245,7 +254,8 @@ def empty_row_results(seed: int = 0) -> list:
     results.append(EmptyRowResult("naive softmax(-inf)", describe_row(out[0, 0, 0]), describe_row(w[0, 0, 0])))
     qt, kt, vt, mt = (torch.tensor(a) for a in (q, k, v, mask))
     sdpa = torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, attn_mask=mt)
-    results.append(EmptyRowResult(f"torch {torch.__version__} F.scaled_dot_product_attention",
+    where = f"torch {torch_release()}, {qt.device.type} tensors,"
+    results.append(EmptyRowResult(f"{where} F.scaled_dot_product_attention",
                                   describe_row(sdpa[0, 0, 0]), "(not returned)"))
     torch.manual_seed(seed)
     mha = torch.nn.MultiheadAttention(d, h, batch_first=True, dtype=torch.float64).eval()
@@ -254,7 +264,7 @@ def empty_row_results(seed: int = 0) -> list:
         o, w = mha(x, x, x, attn_mask=~torch.tensor(causal_mask(n)),
                    key_padding_mask=~torch.tensor(left_padding_mask([2], n)[:, 0]), need_weights=True,
                    average_attn_weights=False)
-    results.append(EmptyRowResult(f"torch {torch.__version__} nn.MultiheadAttention",
+    results.append(EmptyRowResult(f"{where} nn.MultiheadAttention",
                                   describe_row(o[0, 0]), describe_row(w[0, 0, 0])))
     return results
 
@@ -306,7 +316,9 @@ class FillResult:
 
 def fill_experiment(fills=("-inf", "-1e9", "finfo.min")) -> list:
     """Hide keys with -inf, -1e9 or the dtype's most negative number, by ``masked_fill`` and by
-    adding, in torch float32 and float16; softmax; report what happened (see :class:`FillResult`)."""
+    adding, in torch float32 and float16; softmax; report what happened (see :class:`FillResult`).
+    For each dtype a last row, how = "ac (ours)", is the package's ``masked_softmax`` on the same
+    scores and mask (-inf and its rule for a row with every key hidden)."""
     import torch
 
     scores = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.3],
@@ -332,6 +344,9 @@ def fill_experiment(fills=("-inf", "-1e9", "finfo.min")) -> list:
                     out.append(FillResult(name, fill, how, None, "-", str(exc).split("\n")[0]))
                     continue
                 out.append(FillResult(name, fill, how, float(w[0][~mask[0]].max()), describe_row(w[1])))
+        w = masked_softmax(scores.to(dtype), mask).double()                  # ours: -inf and the empty-row rule
+        out.append(FillResult(str(dtype).replace("torch.", ""), "-inf", "ac (ours)", float(w[0][~mask[0]].max()),
+                              describe_row(w[1])))
     return out
 
 
@@ -472,7 +487,7 @@ class MaskEditor:
             "mask": viz.heatmap(zeros, self.tokens, self.tokens, ax=ax_m, title="mask (1 = may attend)",
                                 colorbar=False, fmt="{:.0f}", cmap="Greys", vmin=0, vmax=1.6),
             "weights": viz.heatmap(zeros, self.tokens, self.tokens, ax=ax_w, title="attention weights",
-                                   ylabel=""),
+                                   ylabel="", colorbar_label="attention weight"),
             "sums": viz.bars(np.ones(self.n), self.tokens, ax=ax_s, title="row sums", ylim=(0, 1.25)),
         }
         viz.static(ax_s.axhline(1.0, color="0.5", linestyle="--", linewidth=0.8))
@@ -486,10 +501,13 @@ class MaskEditor:
         mask = self._mask(preset, length, width)
         weights = apply_mask(self.scores, mask, where)
         shown = np.nan_to_num(weights, nan=0.0)
+        undefined = np.isnan(weights).any(axis=-1)                    # renormalised empty rows: 0 / 0
         state["mask"].update(mask.astype(float))
         state["weights"].update(shown)
         sums = np.nansum(weights, axis=-1)
         state["sums"].update(sums)
+        if undefined.any():                                           # say "NaN", not a made-up 0.00
+            self._label_undefined(state, shown, undefined)
         for i in range(self.n):
             for j in range(self.n):
                 b = self.buttons[i][j]
@@ -499,16 +517,30 @@ class MaskEditor:
         nan_rows = [self.tokens[i] for i in range(self.n) if np.isnan(weights[i]).any()]
         lines = [f"{int(mask.sum())} of {mask.size} cells may attend ({preset}"
                  + (f", {len(self.edits)} toggled by hand" if self.edits else "") + f"); mask applied {where}",
-                 "row sums: " + " ".join(f"{s:.2f}" for s in sums)]
+                 "row sums: " + " ".join("0/0" if u else f"{s:.2f}" for s, u in zip(sums, undefined))]
         if empty:
             lines.append("rows with nothing to attend to: " + ", ".join(empty)
                          + ("  -> zero weights and a zero output, no 0 / 0" if where == WHERE[0] else ""))
         if nan_rows:
             lines.append("renormalising divides 0 by 0 in the rows of: " + ", ".join(nan_rows)
-                         + " (undefined; drawn as 0)")
+                         + " (NaN: undefined, drawn dark)")
         if where == WHERE[1] and np.any(sums[[bool(mask[i].any()) for i in range(self.n)]] < 1 - 1e-9):
             lines.append("zeroing after the softmax leaves rows that no longer sum to 1")
         return "\n".join(lines)
+
+    def _label_undefined(self, state, shown, undefined):
+        """Print "NaN" in the weights of the rows that are 0 / 0, and "0/0" over their row sums."""
+        hm, n = state["weights"], self.n
+        grid = np.stack(np.meshgrid(np.arange(n), np.arange(n)), -1).reshape(-1, 2)    # (x = key, y = query)
+        nan = np.repeat(undefined, n)
+        text = ["NaN" if bad else f"{w:.2f}" for w, bad in zip(shown.ravel(), nan)]
+        rgba = hm.image.cmap(hm.image.norm(shown.ravel()))
+        colors = np.where(rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722]) < 0.5, "white", "black")
+        hm.annotations.set_items(text, grid, colors)
+        bars = state["sums"]
+        sums = bars.values
+        bars.value_labels.set_items(["0/0" if bad else f"{v:.2f}" for v, bad in zip(sums, undefined)],
+                                    np.column_stack([np.arange(n), sums]), ["0.15"] * n)
 
     # -- display
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -10,6 +10,8 @@ from ._helpers import assert_flags
 
 EXERCISE = ex.get("masked_attention")
 CATALOGUE = [m.hint for m in EXERCISE.mistakes]
+MASK_IGNORED = next(h for h in CATALOGUE if h.startswith("The mask is never used"))
+NONE_HIDES_ALL = next(h for h in CATALOGUE if h.startswith("mask=None hides every key"))
 
 
 def safe_softmax(s):
@@ -122,5 +124,14 @@ def test_mask_none_not_handled():
     def attention_without_none(q, k, v, mask=None):
         w = safe_softmax(np.where(mask, q @ np.swapaxes(k, -2, -1) / np.sqrt(q.shape[-1]), -np.inf))
         return w @ v, w
-    report = assert_flags("masked_attention", attention_without_none, "'no mask (mask=None)'")
+    report = assert_flags("masked_attention", attention_without_none, "mask=None hides every key")
     assert report.failed_cases == ["no mask (mask=None)"]
+    assert [h for h in CATALOGUE if h in report.hints] == [NONE_HIDES_ALL], report
+
+
+def test_a_mask_that_is_accepted_and_never_used():
+    def attention_ignoring_the_mask(q, k, v, mask=None):
+        w = naive_softmax(q @ np.swapaxes(k, -2, -1) / np.sqrt(q.shape[-1]))      # forgot the mask entirely
+        return w @ v, w
+    report = assert_flags("masked_attention", attention_ignoring_the_mask, "The mask is never used")
+    assert [h for h in CATALOGUE if h in report.hints] == [MASK_IGNORED], report

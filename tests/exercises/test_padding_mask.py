@@ -67,3 +67,19 @@ def test_integers_instead_of_bools_is_a_dtype_problem():
         return (np.arange(n) < np.array(lengths)[:, None])[:, None, :].astype(int)
     report = assert_flags("padding_mask", padding_mask, "return a bool array")
     assert named(report) == []
+
+
+def test_the_multi_head_shape_is_one_axis_too_many_here():
+    def padding_mask(lengths, n):
+        real = np.arange(n) < np.array(lengths)[:, None]
+        return real.reshape(len(lengths), 1, 1, n)               # (batch, 1, 1, n), as for multi-head scores
+    report = assert_flags("padding_mask", padding_mask, "one axis too many")
+    assert named(report) == [EXERCISE.mistakes[4].hint]
+
+
+def test_the_lessons_wrong_mask_with_a_head_axis_is_the_query_axis_mistake():
+    def padding_mask(lengths, n):
+        real = np.stack([np.arange(n) < length for length in lengths])
+        return real[:, np.newaxis, :, np.newaxis]                # (batch, 1, n, 1)
+    report = assert_flags("padding_mask", padding_mask, "Mask on the query axis", "(batch, 1, n, 1)")
+    assert named(report) == [EXERCISE.mistakes[5].hint]
