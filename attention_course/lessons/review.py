@@ -416,6 +416,7 @@ class Symptom:
     hint: str                # what the exercise's checker says when it sees this mistake
     panels: tuple            # (right Panel, buggy Panel)
     vrange: tuple = (0.0, 1.0)
+    colour_label: str = "attention weight"        # what the heatmaps' colours show
     extra: dict = field(default_factory=dict)     # other numbers the line quotes (tests read them)
 
     @property
@@ -593,9 +594,9 @@ def _causal_upper():
     return Symptom("09", "causal_mask", "causal mask as the upper triangle", "the future leaks",
                    "max |change of outputs 0-3| when token 4 changes", float(past_bad), float(past_good),
                    f"changing the last word moves the earlier outputs by up to {past_bad:.2f}; right: {past_good:.3f}",
-                   m.hint, (Panel("right: |change| when word 4 changes", delta_good, WORDS5, cols),
-                            Panel("mistake: |change| when word 4 changes", delta_bad, WORDS5, cols)),
-                   vrange=(0.0, hi))
+                   m.hint, (Panel("right: |change| when 'mats' changes", delta_good, WORDS5, cols),
+                            Panel("mistake: |change| when 'mats' changes", delta_bad, WORDS5, cols)),
+                   vrange=(0.0, hi), colour_label="|change of the output|")
 
 
 def _masked(key):
@@ -687,7 +688,8 @@ def _pe_sign():
                    "neighbouring positions look unrelated", "mean cosine of PE[p] and PE[p+1]", c_bad, c_good,
                    f"mean cosine of neighbouring positions' codes {c_bad:.2f}; right: {c_good:.2f}",
                    m.hint, (Panel("right: PE (position x column)", good, rows, cols),
-                            Panel("mistake: PE (position x column)", bad, rows, cols)), vrange=(-1.0, 1.0))
+                            Panel("mistake: PE (position x column)", bad, rows, cols)), vrange=(-1.0, 1.0),
+                   colour_label="code value")
 
 
 def _additive_no_tanh():
@@ -727,7 +729,7 @@ def _online_not_rescaled():
                    f"{'below 1e-12 (rounding)' if spread_good < 1e-12 else f'{spread_good:.1e}'}",
                    m.hint, (Panel("right: the same for every block size", good, rows, cols),
                             Panel("mistake: changes with the block size", bad, rows, cols)),
-                   vrange=(lo, hi))
+                   vrange=(lo, hi), colour_label="output value")
 
 
 GALLERY = (_softmax_no_max, _qkv_transposed, _sdpa_no_scale, _cross_self, _mha_no_transpose, _mha_shared,
@@ -766,7 +768,8 @@ def plot_symptom(s: Symptom):
     for ax, panel, last in zip(axes, s.panels, (False, True)):
         matrix = np.asarray(panel.matrix, dtype=float)
         viz.heatmap(np.nan_to_num(matrix, nan=lo), panel.rows, panel.cols, ax=ax, title=panel.title,
-                    annotate=annotate, vmin=lo, vmax=hi, colorbar=last, xlabel="", ylabel="")
+                    annotate=annotate, vmin=lo, vmax=hi, colorbar=last, xlabel="", ylabel="",
+                    colorbar_label=s.colour_label if last else None)
         for i, j in np.argwhere(np.isnan(matrix)):        # heatmaps refuse NaN: grey cells that say so
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#bbbbbb", edgecolor="white", zorder=10,
                                    animated=True))

@@ -426,7 +426,8 @@ def test_quiz_row_sum_question_matches_what_the_mistakes_do(final):
     """The three 'still sum to 1' mistakes do; the two others do not."""
     i = _question(final, "Which of these mistakes still give")
     q = final.questions[i]
-    assert [o.correct for o in q.options] == [True, True, True, False, False]
+    right = {o.text.split(" ")[0] for o in q.options if o.correct}
+    assert right == {"weights", "Heads", "A"} and len(q.correct_indices) == 3     # k q^T, no transpose, upper triangle
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 6))
     w_q, w_k, w_v = (rng.standard_normal((6, 3)) for _ in range(3))
@@ -443,7 +444,7 @@ def test_quiz_row_sum_question_matches_what_the_mistakes_do(final):
     assert np.all(raw.sum(-1) > 1.0) and np.allclose(raw.max(-1), 1.0)
     after = lesson.find_mistake("masked_attention", "Mask applied after").buggy(q3, k3, v3, ac.causal_mask(5))[1]
     assert after.sum(-1).min() < 1.0
-    assert final.answer(i, [0, 1, 2]).correct and not final.answer(i, [0, 1]).correct
+    assert final.answer(i, q.correct_indices).correct and not final.answer(i, q.correct_indices[:2]).correct
 
 
 def test_quiz_rope_and_order_claims(final):
@@ -464,4 +465,19 @@ def test_quiz_rope_and_order_claims(final):
     np.testing.assert_allclose(out_swapped, out[perm], atol=1e-12)     # outputs follow their words
     for start in ("Lesson 10: q at position", "Lessons 10 and 12"):
         i = _question(final, start)
-        assert final.answer(i, 0).correct and not final.answer(i, 1).correct
+        right = final.questions[i].correct_indices[0]
+        assert final.answer(i, right).correct and not final.answer(i, (right + 1) % 4).correct
+    rope = final.questions[_question(final, "Lesson 10: q at")]
+    assert rope.options[rope.correct_indices[0]].text == "Only the distance m - n"
+
+
+def test_quiz_answers_are_spread_over_the_letters(final):
+    singles = [q.correct_indices[0] for q in final.questions if q.kind == "single"]
+    assert len(set(singles)) == 4 and max(singles.count(j) for j in range(4)) <= len(singles) // 2
+
+
+def test_quiz_quotes_the_gallery_numbers(final, symptoms):
+    text = json.dumps(json.loads((quiz.BANK / "15_review.json").read_text(encoding="utf-8")))
+    s = symptoms["padding mask on the query axis"]
+    bad = s.panels[1].matrix[:3, 3:].sum(-1)
+    assert f"real tokens put {bad.min():.2f}-{bad.max():.2f} of their weight on padding" in text
