@@ -155,14 +155,16 @@ class _FastRenderer:
 def _animate_what_lies_above_animated(fig):
     """A static artist drawn above an animated one in the same Axes (an outline over a heatmap)
     would be painted into the background and then covered by the animated layer: make it
-    animated too, so every artist is drawn in its z-order."""
+    animated too, so every artist is drawn in its z-order. Artists marked ``static`` stay in the
+    background (token labels kept clear of the links, so a redraw need not repaint them)."""
     for ax in fig.axes:
         data = [*ax.images, *ax.collections, *ax.lines, *ax.patches, *ax.texts, *ax.artists]
         lowest = min((a.get_zorder() for a in data if a.get_animated()), default=None)
         if lowest is None:
             continue
         for artist in data:
-            if not artist.get_animated() and artist.get_zorder() > lowest:
+            # viz.static(...) says "background on purpose" (labels placed clear of the data)
+            if not artist.get_animated() and artist.get_zorder() > lowest and not getattr(artist, "_ac_static", False):
                 artist.set_animated(True)
 
 

@@ -429,3 +429,10 @@ def test_a_static_outline_drawn_over_a_heatmap_stays_visible():
     rgba = viz._FastRenderer(ax.figure).rgba()
     green = (rgba[..., 1] > 200) & (rgba[..., 0] < 60) & (rgba[..., 2] < 60)
     assert green.sum() > 50, "the outline was covered by the heatmap"
+
+
+def test_labels_marked_static_stay_in_the_background_of_token_links():
+    links = viz.token_links(np.full((3, 3), 1 / 3), list("abc"), list("xyz"), 0)
+    viz._FastRenderer(links.ax.figure).rgba()
+    labels = [t for t in links.ax.texts if getattr(t, "_ac_static", False)]
+    assert labels and not any(t.get_animated() for t in labels)
