@@ -171,8 +171,8 @@ def test_numeric_answers(q):
     (-1, 0, "There is no question -1"),
     ("0", 0, "There is no question '0'"),
     (0, 5, "There is no option 5"),
-    (0, "A", "Give an option's number counting from 0"),
-    (0, True, "Give an option's number"),
+    (0, "AB", "Give an option's letter or its number counting from 0"),
+    (0, True, "Give an option's letter or its number"),
     (0, [0], "one right answer"),
     (0, None, "Pick an option first"),
     (1, "ac", "give a list of option numbers"),
@@ -312,3 +312,12 @@ def test_numeric_answers_given_as_text_are_graded_like_the_widget_does():
     assert bank.answer(0, " 0,659 ").correct
     assert not bank.answer(0, "0.71").correct and "published" in bank.answer(0, "0.71").explanation
     assert "number" in str(bank.answer(0, "abc"))
+
+
+def test_options_can_be_given_by_the_letters_the_static_quiz_prints():
+    bank = quiz.load("demo")
+    right = bank.questions[0].correct_indices[0]
+    letter = "ABCDEFGH"[right]
+    assert bank.answer(0, letter).correct and bank.answer(0, letter.lower()).correct
+    assert str(bank.answer(0, letter)) == str(bank.answer(0, right))
+    assert "There is no option" in str(bank.answer(0, "Z"))
