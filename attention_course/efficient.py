@@ -62,7 +62,7 @@ def efficient_attention(q, k, v, mask=None, scale=None):
     shape = check_attention_shapes(f, q, k, v, mask)
     factor = check_scale(f, scale, q.shape[-1], xp) * LOG2_E      # a Python float: float32 stays float32
     batch, (n_q, n_k) = shape[:-2], shape[-2:]
-    weights = np.empty(shape, dtype=q.dtype)
+    weights = empty_weights(shape, q.dtype)
     output = np.zeros((*batch, n_q, v.shape[-1]), dtype=q.dtype)
     if weights.size == 0:
         return output, weights                                     # no queries or no keys
@@ -81,6 +81,33 @@ def efficient_attention(q, k, v, mask=None, scale=None):
 
     _run_tasks(block, [(h, i) for h in np.ndindex(*batch) for i in range(0, n_q, rows)])
     return output, weights
+
+
+def empty_weights(shape, dtype):
+    """``np.empty(shape, dtype)`` for the weights, without numpy's huge-page advice.
+
+    numpy asks the kernel for huge pages (madvise MADV_HUGEPAGE) for every big array. The weights
+    are fresh memory on every call, written once and read once; on the course's 2-core VM the
+    kernel took 3.0 s to hand out 512 MiB of fresh huge pages against 0.5 s for ordinary pages
+    (``benchmarks/attention_speed.py`` measures both), and at n = 4096, 8 heads that decided
+    efficient_attention's time. Where numpy has no such switch, this is plain ``np.empty``.
+    """
+    set_advice = getattr(_numpy_multiarray(), "_set_madvise_hugepage", None)
+    if set_advice is None:
+        return np.empty(shape, dtype=dtype)
+    previous = set_advice(False)
+    try:
+        return np.empty(shape, dtype=dtype)
+    finally:
+        set_advice(previous)
+
+
+def _numpy_multiarray():
+    try:
+        from numpy._core import multiarray            # numpy >= 2
+    except ImportError:                               # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    return multiarray
 
 
 def _rows_per_block(n_k):

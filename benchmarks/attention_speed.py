@@ -153,7 +153,7 @@ def phases(n):
     names = list(spent)
     with threadpool_limits(1, user_api="blas"):
         t0 = time.perf_counter()
-        weights = np.empty((BATCH, HEADS, n, n), dtype=np.float32)
+        weights = efficient.empty_weights((BATCH, HEADS, n, n), np.float32)
         weights.fill(0.0)
         spent[names[0]] = time.perf_counter() - t0
         output = np.empty((BATCH, HEADS, n, D), dtype=np.float32)
@@ -170,6 +170,34 @@ def phases(n):
                 for name, dt in zip(names[1:], (t1 - t0, t2 - t1, t3 - t2)):
                     spent[name] += dt
     return {name: 1e3 * t for name, t in spent.items()}
+
+
+def fresh_memory(n=4096, rounds=2):
+    """Wall and system seconds to allocate and first touch the (8, n, n) float32 weights, with numpy's
+    huge-page advice on and off (numpy madvises big arrays MADV_HUGEPAGE; whether that helps
+    depends on the kernel and, in a VM, on the host). None where numpy has no such switch."""
+    try:
+        from numpy._core import multiarray as ma
+    except ImportError:
+        from numpy.core import multiarray as ma
+    if not hasattr(ma, "_set_madvise_hugepage"):
+        return None
+    original = ma._get_madvise_hugepage()
+    out = {}
+    try:
+        for advice in (True, False) * rounds:
+            ma._set_madvise_hugepage(advice)
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            w = np.empty((BATCH, HEADS, n, n), dtype=np.float32)
+            w.fill(0.0)
+            wall = time.perf_counter() - t0
+            system = resource.getrusage(resource.RUSAGE_SELF).ru_stime - before.ru_stime
+            del w
+            out.setdefault("on" if advice else "off", []).append((wall, system))
+    finally:
+        ma._set_madvise_hugepage(original)
+    return {key: [statistics.median(x) for x in zip(*pairs)] for key, pairs in out.items()}
 
 
 def tile_phases(repeats=200):
@@ -281,6 +309,8 @@ def worker(name):
             answer = {"phases": phases(req["n"])}
         elif cmd == "gflops":
             answer = {"gflops": matmul_gflops(name, req["rows"], req["cols"], req["threads"])}
+        elif cmd == "fresh_memory":
+            answer = {"fresh": fresh_memory(req["n"])}
         elif cmd == "tile_phases":
             answer = {"phases": tile_phases()}
         else:
@@ -435,6 +465,7 @@ def main(argv=None):
             print(f"  n = {n}: timed in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         phase_ms = workers["efficient_attention"].ask(cmd="phases", n=2048)["phases"]
         tile_us = workers["tiled_attention"].ask(cmd="tile_phases")["phases"]
+        fresh = workers["efficient_attention"].ask(cmd="fresh_memory", n=max(args.sizes))["fresh"]
     finally:
         for w in workers.values():
             w.close()
@@ -505,6 +536,12 @@ def main(argv=None):
     print("efficient_attention's steps at n = 2048, on one thread (its two threads share these blocks):")
     for name, t in phase_ms.items():
         print(f"- {name}: {t:.1f} ms ({100 * t / total:.0f} %)")
+    if fresh:
+        (on_wall, on_sys), (off_wall, off_sys) = fresh["on"], fresh["off"]
+        print(f"\nFresh memory for the (8, n, n) weights at n = {max(args.sizes)} (np.empty + first touch): "
+              f"{on_wall * 1e3:.0f} ms wall, {on_sys * 1e3:.0f} ms system with numpy's huge-page advice (its default), "
+              f"{off_wall * 1e3:.0f} ms and {off_sys * 1e3:.0f} ms without it. efficient_attention pays this on every "
+              "call (it returns a fresh weights array); it allocates without the advice (efficient.empty_weights).")
     total = sum(tile_us.values())
     print("\ntiled_attention's loop on one (256, 512) tile, one thread (µs per tile):")
     for name, t in tile_us.items():

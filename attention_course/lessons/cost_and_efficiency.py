@@ -24,7 +24,7 @@ import numpy as np
 from .._backend import check_positive_ints
 from ..attention import masked_softmax, scaled_dot_product_attention
 from ..efficient import (LOG2_E, KVCache, _rows_per_block, _softmax_base2_inplace, efficient_attention,
-                         readable_tiled_attention)
+                         empty_weights, readable_tiled_attention)
 from ..masks import causal_mask
 from ..softmax import softmax
 
@@ -272,7 +272,7 @@ def step_in_place(q, k, v):
 
 def step_blocks(q, k, v):
     """Step 4: a block of rows at a time: its scores, softmax and output while it is in the cache."""
-    w = np.empty((*q.shape[:-1], k.shape[-2]), dtype=q.dtype)             # (heads, n_q, n_k)
+    w = empty_weights((*q.shape[:-1], k.shape[-2]), q.dtype)              # (heads, n_q, n_k)
     out = np.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype)           # (heads, n_q, d_v)
     factor, rows = LOG2_E / math.sqrt(q.shape[-1]), _rows_per_block(k.shape[-2])
     for h in range(q.shape[0]):                                           # every head ...

@@ -111,6 +111,13 @@ def test_efficient_attention_huge_scores_give_finite_one_hot_weights(dtype):
     np.testing.assert_allclose(output, [[1.0], [3.0]])
 
 
+def test_empty_weights_is_an_empty_array_and_restores_the_huge_page_setting():
+    before = numpy_settings()
+    w = efficient.empty_weights((3, 1024, 1024), np.float32)         # 12 MiB: numpy would advise huge pages
+    assert w.shape == (3, 1024, 1024) and w.dtype == np.float32 and w.flags.c_contiguous and w.flags.owndata
+    assert numpy_settings() == before
+
+
 def test_efficient_attention_no_keys_or_no_queries():
     output, weights = ac.efficient_attention(*random_qkv(10, n_k=0))
     assert weights.shape == (4, 0) and output.shape == (4, 2) and np.all(output == 0)
@@ -127,15 +134,20 @@ def test_efficient_attention_same_answer_on_one_thread_or_two(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
-def test_efficient_attention_does_not_change_inputs_or_settings():
+def numpy_settings():
     from threadpoolctl import threadpool_info
 
+    advice = getattr(efficient._numpy_multiarray(), "_get_madvise_hugepage", lambda: None)()
+    return np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()], advice
+
+
+def test_efficient_attention_does_not_change_inputs_or_settings():
     q, k, v = random_qkv(11, (2,), n_q=600, n_k=700, dtype=np.float32)
     mask = np.zeros((600, 700))
     copies = [a.copy() for a in (q, k, v, mask)]
-    before = (np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()])
+    before = numpy_settings()
     ac.efficient_attention(q, k, v, mask=mask)
-    assert (np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()]) == before
+    assert numpy_settings() == before
     for original, after in zip(copies, (q, k, v, mask)):
         np.testing.assert_array_equal(original, after)
 
@@ -245,14 +257,12 @@ def test_tiled_attention_same_answer_on_one_thread_or_two(monkeypatch):
 
 
 def test_tiled_attention_does_not_change_inputs_or_settings():
-    from threadpoolctl import threadpool_info
-
     q, k, v = random_qkv(20, (2,), n_q=600, n_k=700, dtype=np.float32)
     copies = [a.copy() for a in (q, k, v)]
-    before = (np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()])
+    before = numpy_settings()
     ac.tiled_attention(q, k, v)
     efficient.readable_tiled_attention(q, k, v)
-    assert (np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()]) == before
+    assert numpy_settings() == before
     for original, after in zip(copies, (q, k, v)):
         np.testing.assert_array_equal(original, after)
 
