@@ -45,7 +45,7 @@ def _block(x, p, num_heads, *, mask="causal", order="pre", residual="x", norms=(
     masks = {"causal": causal_mask(n), "none": None, "upper": np.triu(np.ones((n, n), dtype=bool))}
     norm = {name: (getattr(p, f"{name}_gain"), getattr(p, f"{name}_bias")) for name in ("ln1", "ln2")}
     act = {"gelu": gelu, "relu": lambda z: np.maximum(z, 0.0), "tanh": _gelu_tanh}[activation]
-    b = dict(b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o) if biases else {}
+    b = {"b_q": p.b_q, "b_k": p.b_k, "b_v": p.b_v, "b_o": p.b_o} if biases else {}
 
     def attend(h):
         return multi_head_attention(h, h, h, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=masks[mask], **b)[0]

@@ -368,14 +368,14 @@ def plot_flow(flow: Flow):
         ax.text(11.3, y, f"L{lesson}", ha="right", va="center", fontsize=7.5, color="#1f77b4")
         if i:
             ax.annotate("", xy=(centre, y + 0.35), xytext=(centre, y + step - 0.35),
-                        arrowprops=dict(arrowstyle="->", color="0.45", lw=0.8))
+                        arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 0.8})
     # the residual paths: x around the attention, x1 around the feed-forward
     for start, end, x_path, label in (("+ positions", "x1 = LayerNorm(x + attention)", 0.45, "x"),
                                       ("x1 = LayerNorm(x + attention)", "out = LayerNorm(x1 + ... W_2 + b_2)", 0.75,
                                        "x1")):
         y0, y1 = ys[start] - 0.12, ys[end] + 0.12
         ax.plot([left, x_path, x_path], [y0, y0, y1], color="#d62728", lw=1.0)
-        ax.annotate("", xy=(left, y1), xytext=(x_path, y1), arrowprops=dict(arrowstyle="->", color="#d62728", lw=1.0))
+        ax.annotate("", xy=(left, y1), xytext=(x_path, y1), arrowprops={"arrowstyle": "->", "color": "#d62728", "lw": 1.0})
         ax.text(x_path - 0.08, (y0 + y1) / 2, label, color="#d62728", fontsize=7.5, ha="right", va="center")
     first, last = ys["q, k, v = x W + b"], ys["out = LayerNorm(x1 + ... W_2 + b_2)"]
     ax.add_patch(FancyBboxPatch((0.2, last - 0.5), 11.15, first - last + 1.0,
@@ -448,10 +448,10 @@ WORDS5 = ("the", "cat", "sat", "on", "mats")
 
 
 def _softmax_no_max():
-    m = find_mistake("softmax", "_no_max_subtraction")
-    x = np.array([[2.0, 1.0, 0.1], [1000.0, 1001.0, 1002.0]])
     from ..exercises.softmax import softmax as reference
 
+    m = find_mistake("softmax", "_no_max_subtraction")
+    x = np.array([[2.0, 1.0, 0.1], [1000.0, 1001.0, 1002.0]])
     with np.errstate(all="ignore"):
         bad = m.buggy(x)
     good = reference(x)
@@ -465,8 +465,9 @@ def _softmax_no_max():
 
 
 def _qkv_transposed():
-    m = find_mistake("qkv_weights", "_keys_times_queries")
     from ..exercises.qkv_weights import qkv_weights as reference
+
+    m = find_mistake("qkv_weights", "_keys_times_queries")
 
     # x's first 3 features make the queries, its last 3 the keys and values: changing x[3, :3]
     # changes token 3's query and nothing else
@@ -490,9 +491,11 @@ def _qkv_transposed():
 
 
 def _sdpa_no_scale():
-    m = find_mistake("scaled_dot_product_attention", "Missing the 1/√d_k scaling")
-    from ..exercises.scaled_dot_product_attention import scaled_dot_product_attention as reference
+    from ..exercises.scaled_dot_product_attention import (
+        scaled_dot_product_attention as reference,
+    )
 
+    m = find_mistake("scaled_dot_product_attention", "Missing the 1/√d_k scaling")
     rng = _rng(6)
     q, k, v = (rng.standard_normal((5, 64)) for _ in range(3))
     bad, good = m.buggy(q, k, v)[1], reference(q, k, v)[1]
@@ -505,8 +508,9 @@ def _sdpa_no_scale():
 
 
 def _cross_self():
-    m = find_mistake("cross_attention", "_self_attention_instead")
     from ..exercises.cross_attention import cross_attention as reference
+
+    m = find_mistake("cross_attention", "_self_attention_instead")
 
     rng = _rng(7)
     dec, enc = rng.standard_normal((3, 8)), rng.standard_normal((5, 8))
@@ -532,8 +536,9 @@ def _mha_case(seed=8, n=4, d_model=8):
 
 
 def _mha_no_transpose():
-    m = find_mistake("multi_head_attention", "Heads reshaped without the transpose")
     from ..exercises.multi_head_attention import multi_head_attention as reference
+
+    m = find_mistake("multi_head_attention", "Heads reshaped without the transpose")
 
     x, ws, rng = _mha_case()
     changed = x.copy()
@@ -552,8 +557,9 @@ def _mha_no_transpose():
 
 
 def _mha_shared():
-    m = find_mistake("multi_head_attention", "Every head uses the same projection")
     from ..exercises.multi_head_attention import multi_head_attention as reference
+
+    m = find_mistake("multi_head_attention", "Every head uses the same projection")
 
     x, ws, _ = _mha_case()
     bad, good = m.buggy(x, *ws, 2)[1], reference(x, *ws, 2)[1]
@@ -577,8 +583,9 @@ def _causal_qkv(seed=9, n=5, d=4):
 
 
 def _causal_upper():
-    m = find_mistake("causal_mask", "_upper_triangle")
     from ..exercises.causal_mask import causal_mask as reference
+
+    m = find_mistake("causal_mask", "_upper_triangle")
 
     x, other, w = _causal_qkv()
     n = len(x)
@@ -600,8 +607,9 @@ def _causal_upper():
 
 
 def _masked(key):
-    m = find_mistake("masked_attention", key)
     from ..exercises.masked_attention import masked_attention as reference
+
+    m = find_mistake("masked_attention", key)
 
     x, _, w = _causal_qkv()
     q, k, v = project_qkv(x, *w)
@@ -622,7 +630,7 @@ def _masked_zero_fill():
 
 
 def _masked_after():
-    m, good, bad, mask = _masked("Mask applied after the softmax")
+    m, good, bad, _ = _masked("Mask applied after the softmax")
     sums = bad.sum(-1)
     return Symptom("09", "masked_attention", "mask applied after the softmax", "rows do not sum to 1",
                    "row sums", float(sums.min()), float(good.sum(-1).min()),
@@ -633,8 +641,9 @@ def _masked_after():
 
 
 def _padding_query_axis():
-    m = find_mistake("padding_mask", "_query_axis")
     from ..exercises.padding_mask import padding_mask as reference
+
+    m = find_mistake("padding_mask", "_query_axis")
 
     rng = _rng(10)
     q, k, v = (rng.standard_normal((2, 5, 4)) for _ in range(3))
@@ -652,8 +661,9 @@ def _padding_query_axis():
 
 
 def _masked_nan_rows():
-    m = find_mistake("masked_attention", "_nan_on_empty_rows")
     from ..exercises.masked_attention import masked_attention as reference
+
+    m = find_mistake("masked_attention", "_nan_on_empty_rows")
 
     rng = _rng(11)
     q, k, v = (rng.standard_normal((5, 4)) for _ in range(3))
@@ -671,9 +681,11 @@ def _masked_nan_rows():
 
 
 def _pe_sign():
-    m = find_mistake("sinusoidal_positional_encoding", "Wrong exponent sign")
-    from ..exercises.sinusoidal_positional_encoding import sinusoidal_positional_encoding as reference
+    from ..exercises.sinusoidal_positional_encoding import (
+        sinusoidal_positional_encoding as reference,
+    )
 
+    m = find_mistake("sinusoidal_positional_encoding", "Wrong exponent sign")
     n, d = 16, 16
     bad, good = m.buggy(n, d), reference(n, d)
 
@@ -693,8 +705,9 @@ def _pe_sign():
 
 
 def _additive_no_tanh():
-    m = find_mistake("additive_attention", "Every query got the same weights")
     from ..exercises.additive_attention import additive_attention as reference
+
+    m = find_mistake("additive_attention", "Every query got the same weights")
 
     rng = _rng(12)
     q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((5, 6)), rng.standard_normal((5, 2))
@@ -710,8 +723,9 @@ def _additive_no_tanh():
 
 
 def _online_not_rescaled():
-    m = find_mistake("online_softmax", "_sum_not_rescaled")
     from ..exercises.online_softmax import online_softmax as reference
+
+    m = find_mistake("online_softmax", "_sum_not_rescaled")
 
     rng = _rng(13)
     scores = np.linspace(-2.0, 2.0, 8) + 0.5 * rng.standard_normal(8)   # the max grows block after block
@@ -757,7 +771,6 @@ def plot_symptom(s: Symptom):
 
     from .. import viz
 
-    right, buggy = s.panels
     n_cols = max(p.matrix.shape[1] for p in s.panels)
     n_rows = max(p.matrix.shape[0] for p in s.panels)
     width = min(11.0, max(8.0, 2.4 + 2 * (1.0 + 0.5 * n_cols)))
@@ -835,7 +848,7 @@ class MistakeGallery:
             return
         try:
             self.select(change["new"])
-        except Exception as exc:                     # never raise into the front end's event loop
+        except Exception as exc:  # noqa: BLE001 (never raise into the front end's event loop)
             self.summary.value = f"<pre style='color:#b00020'>Could not update: {_escape(str(exc))}</pre>"
 
     @staticmethod

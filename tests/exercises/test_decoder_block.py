@@ -74,33 +74,48 @@ def test_the_stub_is_not_done_yet():
     assert not report.passed and "not done yet" in str(report)
 
 
+def written(*, future="hidden", order="pre", residual_from="x", first=("ln1", "ln2"), ff_norm=True,
+            ff_residual=True, attention_residual=True, act=gelu, biases=True, last_norm=False):
+    """A learner's decoder block, written out; each keyword is one way to get it wrong."""
+    def block(x, p, num_heads):
+        norms = {"ln1": (p.ln1_gain, p.ln1_bias), "ln2": (p.ln2_gain, p.ln2_bias)}
+        if order == "post":
+            x = ln(x + attention(x, p, num_heads), *norms["ln1"])
+            return ln(x + ff(x, p, act), *norms["ln2"])
+        h = ln(x, *norms[first[0]])
+        a = attention(h, p, num_heads, future=future, biases=biases)
+        x = (h if residual_from == "h" else x) + a if attention_residual else a
+        h = ln(x, *norms[first[1]]) if ff_norm else x
+        x = x + ff(h, p, act) if ff_residual else ff(h, p, act)
+        return ln(x, *norms["ln2"]) if last_norm else x
+    return block
+
+
+def relu(z):
+    return np.where(z > 0, z, 0.0)
+
+
+def gelu_tanh(z):
+    return z / 2 * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))
+
+
+def test_the_written_block_is_right_when_nothing_is_wrong():
+    assert ex.check(NAME, written()).passed
+
+
 @pytest.mark.parametrize("fragment, fn", [
-    ("No causal mask", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, future="visible"))),
-    ("Wrong triangle", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, future="only"))),
-    ("LayerNorm after each residual", lambda x, p, h: (lambda x1: ln(x1 + ff(x1, p), p.ln2_gain, p.ln2_bias))(
-        ln(x + attention(x, p, h), p.ln1_gain, p.ln1_bias))),
-    ("The residual starts from the normalised x", lambda x, p, h: (lambda n1: (
-        lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(n1 + attention(n1, p, h)))(
-        ln(x, p.ln1_gain, p.ln1_bias))),
-    ("The two LayerNorms are swapped", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln1_gain, p.ln1_bias), p))(
-        x + attention(ln(x, p.ln2_gain, p.ln2_bias), p, h))),
-    ("The feed-forward reads x without its LayerNorm", lambda x, p, h: (lambda x1: x1 + ff(x1, p))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
-    ("The feed-forward's residual is missing", lambda x, p, h: (lambda x1: ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
-    ("The attention's residual is missing", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
-        attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
-    ("ReLU instead of GELU", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p,
-                                                                  act=lambda z: np.where(z > 0, z, 0.0)))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
-    ("The tanh approximation of GELU", lambda x, p, h: (lambda x1: x1 + ff(
-        ln(x1, p.ln2_gain, p.ln2_bias), p, act=lambda z: z / 2 * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h))),
-    ("The attention's biases are missing", lambda x, p, h: (lambda x1: x1 + ff(ln(x1, p.ln2_gain, p.ln2_bias), p))(
-        x + attention(ln(x, p.ln1_gain, p.ln1_bias), p, h, biases=False))),
-    ("You normalised the block's output", lambda x, p, h: ln(learner(x, p, h), p.ln2_gain, p.ln2_bias)),
+    ("No causal mask", written(future="visible")),
+    ("Wrong triangle", written(future="only")),
+    ("LayerNorm after each residual", written(order="post")),
+    ("The residual starts from the normalised x", written(residual_from="h")),
+    ("The two LayerNorms are swapped", written(first=("ln2", "ln1"))),
+    ("The feed-forward reads x without its LayerNorm", written(ff_norm=False)),
+    ("The feed-forward's residual is missing", written(ff_residual=False)),
+    ("The attention's residual is missing", written(attention_residual=False)),
+    ("ReLU instead of GELU", written(act=relu)),
+    ("The tanh approximation of GELU", written(act=gelu_tanh)),
+    ("The attention's biases are missing", written(biases=False)),
+    ("You normalised the block's output", written(last_norm=True)),
 ])
 def test_each_mistake_gets_its_own_hint(fragment, fn):
     assert_names(NAME, fn, fragment)
