@@ -277,6 +277,8 @@ def test_padding_on_the_query_axis_lets_real_tokens_read_pad(symptoms):
     bad = s.panels[1].matrix
     np.testing.assert_allclose(bad[:3, 3:].sum(-1).max(), s.buggy)
     assert s.buggy > 0.2 and s.right == 0.0 and np.all(bad[3:] == 0)   # the [PAD] queries were hidden instead
+    assert _buggy(s)(np.array([3, 5]), 5).shape == (2, 5, 1)           # "(b, n, 1) instead of (b, 1, n)"
+    assert ac.padding_mask(np.array([3, 5]), 5).shape == (2, 1, 5)
 
 
 def test_no_guard_gives_nan_rows(symptoms):
