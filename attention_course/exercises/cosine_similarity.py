@@ -57,6 +57,26 @@ def _absolute_value(a, b):
     return abs(cosine_similarity(a, b))              # the same as |a . b| / (|a| |b|)
 
 
+def _times_length_b(a, b):
+    return float(a @ b / np.linalg.norm(a) * np.linalg.norm(b))     # / then *, left to right: (a.b / |a|) * |b|
+
+
+def _not_summed(a, b):
+    return a * b / (np.linalg.norm(a) * np.linalg.norm(b))         # (d,): the products, never added up
+
+
+def _centred(a, b):
+    return cosine_similarity(a - a.mean(), b - b.mean())           # Pearson's correlation, np.corrcoef(a, b)[0, 1]
+
+
+def _angle_radians(a, b):
+    return float(np.arccos(np.clip(cosine_similarity(a, b), -1.0, 1.0)))
+
+
+def _angle_degrees(a, b):
+    return float(np.degrees(_angle_radians(a, b)))
+
+
 DOT_ONLY = ("You returned the dot product a . b. Cosine divides it by both lengths, |a| |b|, "
             "so that only the direction counts.")
 ABSOLUTE = ("You took an absolute value (of the dot product or of the cosine), so opposite vectors come out as "
@@ -83,8 +103,8 @@ def _cases():
     table = toy_table()
     rng = np.random.default_rng(2)
     return [
-        Case(args=(table.vector("cat"), table.vector("dog")), label="'cat' and 'dog' from the lesson's table"),
-        Case(args=(table.vector("apple"), table.vector("bus")), label="'apple' and 'bus' from the lesson's table"),
+        Case(args=(table.vector("cat"), table.vector("dog")), label="cat and dog from the lesson's table"),
+        Case(args=(table.vector("apple"), table.vector("bus")), label="apple and bus from the lesson's table"),
         Case(args=(np.array([1.0, 2.0, 2.0]), np.array([2.0, 0.0, 1.0])), label="[1, 2, 2] and [2, 0, 1]"),
         Case(args=(np.array([3.0, 4.0]), np.array([6.0, 8.0])), label="parallel vectors of different lengths (answer 1)"),
         Case(args=(np.array([2.0, 0.0]), np.array([0.0, 5.0])), label="perpendicular vectors (answer 0)"),
@@ -116,6 +136,18 @@ register(Exercise(
                      "0 for vectors pointing the same way. The similarity is cos itself: return "
                      "(a . b) / (|a| |b|).", buggy=_cosine_distance),
         Mistake(hint=ABSOLUTE, buggy=_absolute_value),
+        Mistake(hint="You wrote a . b / |a| * |b|: Python divides and multiplies from left to right, so that is "
+                     "(a . b / |a|) * |b|, which multiplies by |b|. Put the product of the lengths in parentheses: "
+                     "(a . b) / (|a| * |b|).", buggy=_times_length_b),
+        Mistake(hint="You returned the products a_i b_i / (|a| |b|), one per entry, shape (d,): they were never added "
+                     "up. The dot product is their sum, so return one number: np.sum(a * b) / (|a| |b|), or a @ b "
+                     "/ (|a| |b|).", buggy=_not_summed),
+        Mistake(hint="You subtracted each vector's mean first: that is Pearson's correlation (np.corrcoef), not cosine "
+                     "similarity. Cosine uses the vectors as they are: (a . b) / (|a| |b|).", buggy=_centred),
+        Mistake(hint="You returned the angle theta = arccos(cos), in radians. The exercise asks for cos(theta) itself: "
+                     "(a . b) / (|a| |b|), a number between -1 and 1, without the arccos.", buggy=_angle_radians),
+        Mistake(hint="You returned the angle theta = arccos(cos), in degrees. The exercise asks for cos(theta) itself: "
+                     "(a . b) / (|a| |b|), a number between -1 and 1, without the arccos.", buggy=_angle_degrees),
     ],
     diagnose=_diagnose,
     signature="cosine_similarity(a, b) -> float   (a, b: numpy vectors of shape (d,))",

@@ -44,6 +44,20 @@ def _first_key_only(q, K):
     return np.full(K.shape[0], K[0] @ q)           # a loop that always used K[0]
 
 
+def _loop_over_features(q, K):
+    return np.array([q @ K[j] for j in range(len(q))])     # d_k scores (an IndexError when n_k < d_k)
+
+
+def _scaled(q, K):
+    return K @ q / np.sqrt(len(q))                 # lesson 06's scaling, one step early
+
+
+def _softmax_of_scores(q, K):
+    s = K @ q
+    e = np.exp(s - s.max())
+    return e / e.sum()                             # lesson 04's weights, one step early
+
+
 MISTAKES = [
     Mistake("You multiplied q and K entry by entry but did not add the products up: each score is a sum over "
             "the d_k features, so the result should have one number per key, shape (n_k,). "
@@ -60,6 +74,13 @@ MISTAKES = [
             "shape (n_k,).", _one_total),
     Mistake("Every score is q . K[0]: your loop uses the first key each time. Use K[j] for the j-th score.",
             _first_key_only),
+    Mistake("Your loop ran over the d_k features (range(len(q)) or range(K.shape[1])) instead of over the n_k keys, so you got d_k scores "
+            "(and an IndexError when there are fewer keys than features). There is one score per key: loop over "
+            "range(len(K)) (or `for key in K`), or use K @ q.", _loop_over_features),
+    Mistake("You divided the scores by sqrt(d_k). That scaling is a later step of attention (lesson 06); "
+            "query_scores returns the plain dot products q . K[j]. Drop the division.", _scaled),
+    Mistake("You turned the scores into weights with a softmax (they add up to 1). That is the next step "
+            "(lesson 04); query_scores returns the raw scores q . K[j], of any size and sign.", _softmax_of_scores),
 ]
 
 
@@ -73,7 +94,7 @@ def cases():
     return [
         Case((np.array([1.0, 2.0]), np.array([[3.0, 1.0], [0.0, 1.0], [-1.0, 2.0]])),
              label="q (2,), 3 keys of 2 numbers"),
-        Case((tired.query, tired.keys), label="'it' against its sentence (11 keys of 5 features)"),
+        Case((tired.query, tired.keys), label="the query of it against its sentence (11 keys of 5 features)"),
         Case((rng.normal(size=4), rng.normal(size=(4, 4))), label="a square K: 4 keys of 4 numbers"),
         Case((rng.normal(size=3), rng.normal(size=(6, 3))), label="random q (3,), K (6, 3)"),
         Case((np.array([1.0, -1.0, 2.0]), np.array([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.0, 3.0, 1.0]])),

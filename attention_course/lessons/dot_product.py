@@ -43,6 +43,8 @@ def vector_2d(length: float, angle_deg: float) -> np.ndarray:
     anticlockwise from the x-axis.  Returns shape (2,)."""
     if not (math.isfinite(length) and length >= 0):
         raise ValueError(f"vector_2d: length must be a finite number >= 0, got {length!r}.")
+    if not math.isfinite(angle_deg):
+        raise ValueError(f"vector_2d: angle_deg must be a finite number of degrees, got {angle_deg!r}.")
     t = math.radians(angle_deg)
     return np.array([length * math.cos(t), length * math.sin(t)])
 
@@ -63,7 +65,7 @@ def query_scores(q, keys) -> np.ndarray:
 
 def _query_and_keys(q, keys):
     q = as_numbers("query_scores", "q", q, ndim=1)
-    keys = np.asarray(keys, dtype=np.float64)
+    keys = as_numbers("query_scores", "keys", keys)
     if keys.ndim != 2:
         raise ValueError("query_scores: keys must be a matrix (n_k, d_k) with one key per row, "
                          f"got shape {keys.shape}.")
@@ -201,6 +203,32 @@ def _f(x: float) -> str:
 
 
 BLUE, GREEN, GREY, RED, SHADOW = "#3b75af", "#2e7d32", "#757575", "#c62828", "#e69f00"
+
+
+WINDS = (("tailwind", "helps (+)", ((0.1, 0.4), (0.9, 0.4))),
+         ("crosswind", "neither (0)", ((0.5, 0.85), (0.5, 0.12))),
+         ("headwind", "holds you back (−)", ((0.9, 0.4), (0.1, 0.4))))
+"""(name, effect, (tail, head)) of each wind in the intuition picture; you always walk from (0, 0) to (1, 0)."""
+
+
+def plot_wind(winds=WINDS):
+    """The intuition: three panels, in each you walk east (black) and a wind of the same strength blows
+    (coloured): with you, across you, against you. Returns the Figure."""
+    from .. import viz
+
+    fig, axes = viz.new_figure(len(winds), width=2.6 * len(winds), height=2.2)
+    for ax, (name, effect, (tail, head)), color in zip(np.atleast_1d(axes), winds, [GREEN, GREY, RED]):
+        ax.annotate("", xy=(1.0, 0.0), xytext=(0.0, 0.0), arrowprops=dict(arrowstyle="-|>", lw=2.5, color="black"))
+        ax.annotate("", xy=head, xytext=tail, arrowprops=dict(arrowstyle="-|>", lw=2.5, color=color))
+        ax.text(0.5, -0.12, "you walk", ha="center", va="top", fontsize=8)
+        (x0, y0), (x1, y1) = tail, head
+        ax.text(max(x0, x1) + 0.06, (y0 + y1) / 2, "wind", ha="left", va="center", fontsize=8, color=color)
+        ax.set_xlim(-0.15, 1.3)
+        ax.set_ylim(-0.35, 0.95)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(f"{name}: {effect}", fontsize=9, color=color)
+    return fig
 
 
 def plot_sign_and_size(angles=(30, 90, 150), lengths=(0.5, 1.0, 2.0)):

@@ -22,14 +22,14 @@ alive: +1 living creature, 0 not applicable; wild: -1 tame ... +1 wild;
 size: -1 tiny ... +1 huge; food: +1 you eat it; royal: +1 belongs to royalty;
 machine: +1 built, has an engine or wheels."""
 
-_TOY_ROWS = {
+_TOY_ROWS = {       # in groups, so that each group is one block of the cosine matrix
     #            alive  wild  size  food  royal  machine
     "kitten":   (0.9, -0.6, -0.8,  0.0,  0.0,  0.0),
     "cat":      (0.9, -0.4, -0.5,  0.0,  0.1,  0.0),
     "dog":      (0.9, -0.5, -0.2,  0.0,  0.0,  0.0),
+    "mouse":    (0.8,  0.3, -1.0,  0.0,  0.0,  0.0),
     "wolf":     (0.9,  0.8,  0.0,  0.0,  0.0,  0.0),
     "lion":     (0.9,  0.9,  0.5,  0.0,  0.4,  0.0),
-    "mouse":    (0.8,  0.3, -1.0,  0.0,  0.0,  0.0),
     "king":     (0.8,  0.0,  0.1,  0.0,  1.0,  0.0),
     "queen":    (0.8,  0.0,  0.1,  0.0,  1.0,  0.0),
     "crown":    (0.0,  0.0, -0.6,  0.0,  0.9,  0.0),
@@ -222,6 +222,26 @@ def describe_axis(projection: Projection, features, axis: int, top: int = 2) -> 
 
 # --- Figures (matplotlib is imported only when you draw) ----------------------------------
 
+DIAL_WORDS = ("kitten", "dog", "mouse", "wolf", "lion")
+_SCALES = {"alive": "0 no … 1 living", "wild": "−1 tame … +1 wild", "size": "−1 tiny … +1 huge",
+           "food": "0 no … 1 you eat it", "royal": "0 no … 1 royal", "machine": "0 no … 1 built"}
+
+
+def plot_two_dials(table: EmbeddingTable, features=("wild", "size"), words=DIAL_WORDS):
+    """Two of the table's features of a few words, as arrows from the origin: words whose dials are set
+    alike point the same way. Pets in blue, wild animals in red, anything else grey. Returns the Figure."""
+    from .. import viz
+
+    columns = [table.features.index(f) for f in features]
+    vectors = np.array([table.vector(w)[columns] for w in words])        # (len(words), 2)
+    colors = ["#3b75af" if w in ("kitten", "cat", "dog") else "#c62828" if w in ("wolf", "lion") else "0.45"
+              for w in words]
+    fig, ax = viz.new_figure(width=4.6, height=4.2)
+    viz.arrows(vectors, list(words), ax=ax, colors=colors, limit=1.3, title="Two of the dials, for five animals",
+               xlabel=f"{features[0]} ({_SCALES[features[0]]})", ylabel=f"{features[1]} ({_SCALES[features[1]]})")
+    return fig
+
+
 def _axis_label(projection: Projection, features, axis: int) -> str:
     return (f"map axis {axis + 1}: {projection.explained[axis]:.0%} of the variance "
             f"({describe_axis(projection, features, axis)})")
@@ -273,6 +293,7 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
         word_map, bars = state
         vector, i = np.array([features[name] for name in names]), table.index(word)
         xy = projection.transform(vector)
+        hide_own_label(word_map, i)                               # the word is labelled in orange, at its dot
         word_map.move(np.clip(xy, lo, hi), word, origin=coords[i])
         edge = " (beyond the map's edge: drawn on it)" if np.any((xy < lo) | (xy > hi)) else ""
         if not np.any(vector):
@@ -290,6 +311,11 @@ def feature_explorer(table: EmbeddingTable, word: str = "cat", k: int = 3):
                 f"nearest by cosine: {', '.join(f'{w} {s:.2f}' for w, s in neighbours)}\n"
                 f"map position ({xy[0]:+.2f}, {xy[1]:+.2f}){edge}, was ({coords[i][0]:+.2f}, {coords[i][1]:+.2f}); "
                 f"cosine with its original vector {cosines[i]:.2f}")
+
+    def hide_own_label(word_map, i):
+        texts = word_map.texts                                    # the grey labels, one per word
+        texts.set_items([("" if j == i else w) for j, w in enumerate(table.words)], coords, texts.colors,
+                        va=texts.vas, offset=texts.offsets, ha=texts.has)
 
     def features_of(w):
         return {name: round(float(x), 2) for name, x in zip(names, table.vector(w))}

@@ -52,8 +52,43 @@ def test_cosine_distance_instead_of_similarity(learner):
 ], ids=["abs of the dot product", "abs of the cosine"])
 def test_an_absolute_value(learner):
     report = assert_names(NAME, learner, "You took an absolute value")
-    assert set(report.failed_cases) == {"'apple' and 'bus' from the lesson's table", "opposite directions (answer -1)",
+    assert set(report.failed_cases) == {"apple and bus from the lesson's table", "opposite directions (answer -1)",
                                         "entries that sum to almost nothing"}
+
+
+@pytest.mark.parametrize("learner", [
+    lambda a, b: np.dot(a, b) / np.linalg.norm(a) * np.linalg.norm(b),
+    lambda a, b: sum(x * y for x, y in zip(a, b)) / length(a) * length(b),
+], ids=["numpy", "loops"])
+def test_divided_then_multiplied_by_a_length(learner):
+    assert_names(NAME, learner, "Python divides and multiplies from left to right")
+
+
+@pytest.mark.parametrize("learner", [
+    lambda a, b: a * b / (np.linalg.norm(a) * np.linalg.norm(b)),
+    lambda a, b: np.array([x * y for x, y in zip(a, b)]) / (length(a) * length(b)),
+], ids=["a * b", "a list of products"])
+def test_products_never_added_up(learner):
+    assert_names(NAME, learner, "they were never added up")
+
+
+def centred_cosine(a, b):
+    a, b = a - np.mean(a), b - np.mean(b)
+    return a @ b / np.sqrt(a @ a) / np.sqrt(b @ b)
+
+
+@pytest.mark.parametrize("learner", [centred_cosine, lambda a, b: float(np.corrcoef(a, b)[0, 1])],
+                         ids=["means subtracted", "np.corrcoef"])
+def test_pearson_correlation_instead_of_cosine(learner):
+    assert_names(NAME, learner, "Pearson's correlation")
+
+
+@pytest.mark.parametrize("learner, unit", [
+    (lambda a, b: math.acos(np.dot(a, b) / (length(a) * length(b))), "in radians"),
+    (lambda a, b: np.degrees(np.arccos(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))), "in degrees"),
+], ids=["math.acos", "np.degrees(np.arccos)"])
+def test_the_angle_instead_of_its_cosine(learner, unit):
+    assert_names(NAME, learner, f"arccos(cos), {unit}")
 
 
 def test_absolute_dot_product_alone_gets_both_hints():

@@ -42,6 +42,37 @@ def test_q_paired_with_the_columns_of_K(learner):
     assert "In A @ B" not in error                  # the named mistake says what to do
 
 
+def loop_over_features(q, K):
+    scores = []
+    for j in range(len(q)):                         # should be range(len(K))
+        scores.append(sum(q[i] * K[j][i] for i in range(len(q))))
+    return np.array(scores)
+
+
+@pytest.mark.parametrize("learner", [
+    loop_over_features,
+    lambda q, K: np.array([np.dot(q, K[j]) for j in range(K.shape[1])]),
+], ids=["range(len(q))", "range(K.shape[1])"])
+def test_a_loop_over_the_features_instead_of_the_keys(learner):
+    assert_names(NAME, learner, "Your loop ran over the d_k features")
+
+
+@pytest.mark.parametrize("learner", [
+    lambda q, K: K @ q / np.sqrt(len(q)),
+    lambda q, K: np.array([q @ key for key in K]) / K.shape[1] ** 0.5,
+], ids=["/ sqrt(len(q))", "/ K.shape[1] ** 0.5"])
+def test_scaled_one_lesson_early(learner):
+    assert_names(NAME, learner, "You divided the scores by sqrt(d_k)")
+
+
+@pytest.mark.parametrize("learner", [
+    lambda q, K: np.exp(K @ q) / np.sum(np.exp(K @ q)),
+    lambda q, K: np.exp(K @ q - np.max(K @ q)) / np.exp(K @ q - np.max(K @ q)).sum(),
+], ids=["softmax", "stable softmax"])
+def test_softmax_one_lesson_early(learner):
+    assert_names(NAME, learner, "You turned the scores into weights with a softmax")
+
+
 def test_an_unrelated_error_names_nothing():
     def query_scores(q, K):
         scores = K @ q

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import attention_course as ac
 from attention_course.lessons import embeddings as em
 
 
@@ -180,6 +181,12 @@ def test_exercise_solution_is_available():
     assert "def cosine_similarity" in str(_exercise().solution("cosine_similarity"))
 
 
+def _option(bank, question, fragment):
+    """The index of the one option of ``question`` whose text contains ``fragment``."""
+    (i,) = [i for i, opt in enumerate(bank.questions[question].options) if fragment in opt.text]
+    return i
+
+
 def test_quiz_numbers_come_from_the_package():
     from attention_course import quiz
     bank = quiz.load("02_embeddings")
@@ -191,15 +198,25 @@ def test_quiz_numbers_come_from_the_package():
     t = em.toy_table()
     same = em.cosine_similarity(2 * t.vector("dog"), t.vector("cat")) == pytest.approx(
         em.cosine_similarity(t.vector("dog"), t.vector("cat")))
-    assert same and bank.answer(1, 0).correct and not bank.answer(1, 1).correct
+    assert same and bank.answer(1, _option(bank, 1, "stays the same")).correct
+    assert not bank.answer(1, _option(bank, 1, "doubles")).correct
     # Q3: king and queen really are identical directions in the table
     assert em.cosine_similarity(t.vector("king"), t.vector("queen")) == pytest.approx(1.0)
-    assert bank.answer(2, 0).correct
+    assert bank.answer(2, _option(bank, 2, "None of our six features")).correct
     # Q4: the map really loses variance and its axes really mix features
     _, proj = em.project_2d(t.vectors)
     assert proj.explained.sum() < 0.9
     assert np.sum(np.abs(proj.axes[0]) > 0.1) >= 2
-    assert bank.answer(3, [0, 1]).correct and not bank.answer(3, [0, 1, 2]).correct
+    right = [_option(bank, 3, "vary most"), _option(bank, 3, "look close on the map")]
+    assert bank.answer(3, right).correct
+    assert not bank.answer(3, right + [_option(bank, 3, "keeps all the information")]).correct
+
+
+def test_quiz_right_answers_are_not_all_at_one_letter():
+    from attention_course import quiz
+    bank = quiz.load("02_embeddings")
+    firsts = [min(i for i, opt in enumerate(q.options) if opt.correct) for q in bank.questions if q.kind != "numeric"]
+    assert len(set(firsts)) >= 3, firsts
 
 
 # ---------------------------------------------------------------- the widget
@@ -351,7 +368,70 @@ def explorer_vector(explorer):
 def test_quiz_lookup_question_matches_the_lookup(table):
     from attention_course import quiz
     ids = np.array([3, 3, 7])
-    out = em.one_hot(ids, len(table.words)) @ table.vectors
-    assert out.shape == (3, len(em.FEATURES)) and np.array_equal(out, table.vectors[ids])
+    rows = em.one_hot(ids, len(table.words)) @ table.vectors
+    assert rows.shape == (3, len(em.FEATURES)) and np.array_equal(rows, table.vectors[ids])
+    scores = rows @ table.vectors.T                            # what Q5 asks for
+    assert scores.shape == (3, len(table.words))
+    np.testing.assert_allclose(scores, (table.vectors @ table.vectors.T)[ids])
     bank = quiz.load("02_embeddings")
-    assert bank.answer(4, 0).correct and not bank.answer(4, 3).correct
+    assert bank.answer(4, _option(bank, 4, "(3, 15)")).correct
+    for wrong in ("(3, 6)", "(15, 15)", "(3, 3)"):
+        assert not bank.answer(4, _option(bank, 4, wrong)).correct
+
+
+# ---------------------------------------------------------------- claims the prose makes about this table
+
+def test_each_group_is_one_block_on_the_diagonal(table):
+    rows = [table.index(w) for group in GROUPS for w in group]
+    assert rows == list(range(len(table.words)))              # the groups are consecutive rows, in this order
+
+
+def test_crown_mouse_and_bicycle_join_their_groups_loosely(table):
+    m = em.cosine_matrix(table.vectors)
+    loose = {"crown", "mouse", "bicycle"}
+    for group in GROUPS:
+        for a in group:
+            others = [m[table.index(a), table.index(b)] for b in group if b != a]
+            if a in loose:
+                assert min(others) < 0.8, a
+            else:
+                assert all(m[table.index(a), table.index(b)] >= 0.85 for b in group if b not in loose | {a}), a
+
+
+def test_dog_ranks_kitten_first_by_dot_and_cat_by_cosine(table):
+    lengths = {w: round(ac.norm(table.vector(w)), 2) for w in ("kitten", "cat", "dog")}
+    assert lengths == {"kitten": 1.35, "cat": 1.11, "dog": 1.05}
+    assert [w for w, _ in em.nearest_neighbours(table, "dog", k=2, measure="dot")] == ["kitten", "cat"]
+    assert [w for w, _ in em.nearest_neighbours(table, "dog", k=2, measure="cosine")] == ["cat", "kitten"]
+    # "only because its vector is longer": kitten points further from dog than cat does
+    assert em.cosine_similarity(table.vector("kitten"), table.vector("dog")) < em.cosine_similarity(
+        table.vector("cat"), table.vector("dog"))
+
+
+def test_crowns_third_neighbour_is_the_mouse_through_size_alone(table):
+    assert [w for w, _ in em.nearest_neighbours(table, "crown", k=3)] == ["king", "queen", "mouse"]
+    shared = table.vector("crown") * table.vector("mouse")
+    assert [f for f, x in zip(em.FEATURES, shared) if x != 0] == ["size"]
+
+
+def test_the_two_dials_picture_shows_what_the_caption_says(table):
+    columns = [em.FEATURES.index("wild"), em.FEATURES.index("size")]
+    at = {w: table.vector(w)[columns] for w in em.DIAL_WORDS}
+    assert all(at[w][0] < 0 and at[w][1] < 0 for w in ("kitten", "dog"))      # down and to the left
+    assert all(at[w][0] > 0 and abs(at[w][1]) < at[w][0] for w in ("wolf", "lion"))  # to the right
+    assert at["mouse"][1] < 0 and abs(at["mouse"][0]) < abs(at["mouse"][1]) and at["mouse"][0] > 0   # down
+    fig = em.plot_two_dials(table)
+    (ax,) = fig.axes
+    assert ax.get_title() and "wild" in ax.get_xlabel() and "size" in ax.get_ylabel()
+
+
+def test_the_selected_word_has_one_label_the_orange_one(table):
+    explorer = em.feature_explorer(table, word="cat")
+    word_map, _ = explorer.state
+    def grey(w):
+        return word_map.texts.strings[table.index(w)]
+    assert word_map.marker_label.strings == ["cat"] and grey("cat") == "" and grey("dog") == "dog"
+    explorer.set(machine=1.0)
+    assert word_map.marker_label.strings == ["cat"] and grey("cat") == ""
+    explorer.set(word="bus")
+    assert word_map.marker_label.strings == ["bus"] and grey("bus") == "" and grey("cat") == "cat"

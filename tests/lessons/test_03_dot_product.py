@@ -81,6 +81,10 @@ def test_query_scores_shape_errors():
         dp.query_scores(np.ones(3), np.ones((5, 4)))
     with pytest.raises(ValueError, match="matrix"):
         dp.query_scores(np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="query_scores: keys must be a list or array of numbers"):
+        dp.query_scores([1, 2], [[1, "a"]])
+    with pytest.raises(ValueError, match="angle_deg"):
+        dp.vector_2d(1.0, float("nan"))
 
 
 @pytest.mark.parametrize("ending,expected", [("tired", "animal"), ("wide", "street")])
@@ -106,10 +110,15 @@ def test_quiz_numbers_come_from_the_package():
     bank = quiz.load("03_dot_product")
     assert bank.answer(0, dp.dot_from_geometry(2, 3, 60)).correct
     assert not bank.answer(0, 6.0).correct            # forgot the cosine
-    # the shape question: the right option is the shape query_scores really returns
-    shape = dp.query_scores(np.ones(64), np.ones((10, 64))).shape
+    # the Q K^T question: the right option gives the shape and the entry Q @ K.T really has
+    rng = np.random.default_rng(5)
+    Q, K = rng.standard_normal((4, 64)), rng.standard_normal((10, 64))
+    S = Q @ K.T
+    assert S[2, 7] == pytest.approx(dp.dot(Q[2], K[7]))
+    np.testing.assert_allclose(S[2], dp.query_scores(Q[2], K))
     right = [opt.text for opt in bank.questions[2].options if opt.correct]
-    assert right == [str(shape)]
+    assert right == [f"Shape {S.shape}; S[2, 7] is query 2 dotted with key 7"]
+    assert (Q[:, None, :] * K[None, :, :]).shape == (4, 10, 64)          # option D's products before the sum
     # the "why animal" question: animal and street keys have equal length, as the explanation says
     ex = dp.which_word_example("tired")
     assert dp.norm(ex.keys[ex.tokens.index("animal")]) == dp.norm(ex.keys[ex.tokens.index("street")])
@@ -141,8 +150,20 @@ def _learner_mistakes():
             out.append(dp.dot(q, K[0]))
         return np.array(out)
 
+    def over_features(q, K):
+        return np.array([dp.dot(q, K[j]) for j in range(len(q))])
+
+    def scaled(q, K):
+        return np.array([dp.dot(q, row) for row in K]) / np.sqrt(q.shape[0])
+
+    def weights(q, K):
+        s = K @ q
+        return np.exp(s) / np.exp(s).sum()
+
     return {"did not add the products": no_sum, "COLUMNS of K": over_keys, "q @ K": transposed,
-            "cosine similarity": cosine, "single number": total, "first key": first_key}
+            "cosine similarity": cosine, "single number": total, "first key": first_key,
+            "loop ran over the d_k features": over_features, "divided the scores by sqrt(d_k)": scaled,
+            "into weights with a softmax": weights}
 
 
 def test_query_scores_exercise_accepts_correct_solutions():
@@ -271,6 +292,10 @@ def test_quiz_fixes():
     # Q5 option A is false: animal's key is not longer than street's
     a = bank.questions[4].options[0]
     assert not a.correct and "longer" in a.text
+    c = bank.questions[4].options[2]                               # "nearest noun": street is nearer to it
+    assert not c.correct and "'street' stands closer" in c.explain
+    it = ex.tokens.index("it")
+    assert it - ex.tokens.index("street") < it - ex.tokens.index("animal")
     assert dp.norm(ex.keys[ex.tokens.index("animal")]) == dp.norm(ex.keys[ex.tokens.index("street")])
     # Q4: a partly right answer does not say "Right" while saying "Not quite"
     fb = bank.answer(3, [1])
@@ -278,3 +303,11 @@ def test_quiz_fixes():
     q, k = np.array([1.0, -2.0]), np.array([3.0, 1.0])               # q . k = 1 > 0; adding 1 lowers it
     assert dp.dot(q, k + 1) < dp.dot(q, k) and dp.dot(q, 2 * k) > dp.dot(q, k)
     assert bank.answer(3, [1, 3]).correct
+
+
+def test_the_wind_picture_has_one_panel_per_wind():
+    fig = dp.plot_wind()
+    assert [ax.get_title() for ax in fig.axes] == [f"{name}: {effect}" for name, effect, _ in dp.WINDS]
+    # each wind's direction has the sign its title gives: along, across, against the walk (+x)
+    signs = [np.sign(head[0] - tail[0]) for _, _, (tail, head) in dp.WINDS]
+    assert signs == [1, 0, -1]
