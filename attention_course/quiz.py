@@ -46,10 +46,11 @@ from pathlib import Path
 BANK = Path(__file__).resolve().parent / "quizzes"
 KINDS = ("single", "multiple", "numeric")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# Lesson quizzes have 3-5 questions; quizzes named here are exempt (demos, tests).
+# How many questions a quiz has: 3-5 for a lesson, 10-15 for the course's final quiz (lesson 15);
+# quizzes named in EXEMPT_FROM_COUNT have any number (demos, tests).
+QUESTION_COUNT = {"15_review": (10, 15)}
+LESSON_QUESTION_COUNT = (3, 5)
 EXEMPT_FROM_COUNT = {"demo"}
-# The course's final quiz (lesson 15, review) has 10-15 questions; tests/lessons/test_15_review.py checks that.
-EXEMPT_FROM_COUNT.add("15_review")
 
 
 # ---------------------------------------------------------------- data ----
@@ -412,8 +413,9 @@ def validate(data, source: str = "<quiz>") -> list[str]:
     if not isinstance(questions, list):
         return problems + [f"{where}: 'questions' must be a list."]
     name = lesson if _text(lesson) else Path(source).stem
-    if name not in EXEMPT_FROM_COUNT and not 3 <= len(questions) <= 5:
-        problems.append(f"{where}: a lesson quiz has 3 to 5 questions, this one has {len(questions)}.")
+    low, high = QUESTION_COUNT.get(name, LESSON_QUESTION_COUNT)
+    if name not in EXEMPT_FROM_COUNT and not low <= len(questions) <= high:
+        problems.append(f"{where}: this quiz should have {low} to {high} questions, it has {len(questions)}.")
     for i, q in enumerate(questions):
         problems.extend(_validate_question(q, f"{source} question {i} (Q{i + 1})"))
     return problems

@@ -97,7 +97,7 @@ def test_good_quiz_has_no_problems():
     (lambda d: d["questions"][0].update(kind="truefalse"), "'kind' must be one of"),
     (lambda d: d["questions"][0].update(explanation="typo"), "unknown key 'explanation'"),
     (lambda d: d["questions"][0]["options"][1].update(text="right"), "two options have the same text"),
-    (lambda d: d["questions"].pop(), "3 to 5 questions, this one has 2"),
+    (lambda d: d["questions"].pop(), "3 to 5 questions, it has 2"),
     (lambda d: d.update(lesson="98_other"), "name the file 98_other.json"),
     (lambda d: d.pop("title"), "missing 'title'"),
 ])
