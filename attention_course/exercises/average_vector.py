@@ -27,7 +27,11 @@ def _sum_only(vectors):
 
 
 def _mean_of_everything(vectors):
-    return np.full(vectors.shape[1], vectors.mean())
+    return vectors.mean()                            # no axis: one number for the whole array
+
+
+def _divided_by_d(vectors):
+    return vectors.sum(axis=0) / vectors.shape[1]    # the number of columns, not of vectors
 
 
 def _cases():
@@ -51,8 +55,10 @@ register(Exercise(
                      "axis=0, so the result has one number per column, shape (d,).", buggy=_row_means),
         Mistake(hint="You added the vectors but did not divide by how many there are (n = vectors.shape[0]).",
                 buggy=_sum_only),
-        Mistake(hint="You averaged every number in the array into one value. Average each column separately.",
-                buggy=_mean_of_everything),
+        Mistake(hint="You averaged every number in the array into one value (a mean with no axis). Average each "
+                     "column over the rows: vectors.mean(axis=0), shape (d,).", buggy=_mean_of_everything),
+        Mistake(hint="You divided by the number of columns d (vectors.shape[1], len(vectors[0])). Divide by the "
+                     "number of vectors, n = vectors.shape[0] = len(vectors).", buggy=_divided_by_d),
     ],
     signature="average_vector(vectors) -> array of shape (d,)   (vectors (n, d))",
 ))

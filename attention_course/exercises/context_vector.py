@@ -45,10 +45,27 @@ def _values_times_weights(weights, values):
     return values @ weights                   # only runs when n = d_v, and then mixes the features
 
 
+def _broadcast_on_features(weights, values):
+    return weights * values                   # (n,) lines up with the last axis, d_v: runs only when n = d_v
+
+
+def _products_not_added(weights, values):
+    return weights[:, None] * values          # every w_j v_j, but never summed: (n, d_v)
+
+
+def _softmax_again(weights, values):
+    e = np.exp(weights - weights.max())
+    return (e / e.sum()) @ values             # softmax of weights that already add up to 1
+
+
+def _first_value(weights, values):
+    return values[0].copy()
+
+
 def _cases():
     from ..lessons.why_attention import toy_alignment
 
-    source, target, keys, queries = toy_alignment()
+    _, _, keys, _ = toy_alignment()
     rng = np.random.default_rng(11)
 
     def random_weights(n):
@@ -90,6 +107,19 @@ register(Exercise(
         Mistake(hint="You computed values @ weights: that pairs the weights with the features of each value, and "
                      "only runs when n = d_v. The weights belong to the positions, the rows of values: "
                      "weights @ values, (n,) @ (n, d_v) -> (d_v,).", buggy=_values_times_weights),
+        Mistake(hint="You wrote weights * values: numpy lines up the LAST axes, so the n weights meet the d_v "
+                     "features of each value instead of one weight per position (it only runs when n = d_v). "
+                     "Give the weights their own axis, weights[:, None] * values, then add over the positions "
+                     "with .sum(axis=0).", buggy=_broadcast_on_features),
+        Mistake(hint="You multiplied each value by its weight but never added the products up: the result still "
+                     "has one row per position, shape (n, d_v). Add over the positions, .sum(axis=0), to get "
+                     "shape (d_v,).", buggy=_products_not_added),
+        Mistake(hint="You applied softmax to the weights again. They already are weights (positive, adding up "
+                     "to 1); a second softmax pulls them toward equal shares. Use them as they are.",
+                buggy=_softmax_again),
+        Mistake(hint="You returned the first value, values[0]. The lesson's decoder does want the first token, "
+                     "but it gets it through the weights: the context blends every value, each multiplied by "
+                     "its weight.", buggy=_first_value),
     ],
     signature="context_vector(weights, values) -> array of shape (d_v,)   (weights (n,), values (n, d_v))",
 ))

