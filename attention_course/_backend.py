@@ -74,6 +74,9 @@ def as_numbers(func: str, name: str, x, ndim: int | None = None) -> np.ndarray:
     ``ndim=None`` accepts any number of dimensions but 0. The errors name ``func`` and ``name``:
     TypeError if ``x`` is not numbers, ValueError if it has the wrong number of dimensions.
     """
+    if is_tensor(x):
+        raise TypeError(f"{func}: {name} is a torch tensor ({describe(x)}); this lesson's functions work on numpy "
+                        "arrays and lists: pass t.detach().cpu().numpy().")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -38,10 +38,17 @@ def cosine_similarity(a, b) -> float:
     so it raises ValueError.
     """
     a, b = _two_vectors("cosine_similarity", a, b)
-    len_a, len_b = norm(a), norm(b)
-    if len_a == 0 or len_b == 0:
-        raise ValueError("cosine_similarity: a zero vector has no direction, so its angle is undefined.")
-    return float(np.clip((a @ b) / (len_a * len_b), -1.0, 1.0))
+    a, b = _rescaled("cosine_similarity", a), _rescaled("cosine_similarity", b)
+    return float(np.clip((a @ b) / (norm(a) * norm(b)), -1.0, 1.0))
+
+
+def _rescaled(func: str, a: np.ndarray) -> np.ndarray:
+    """a divided by its largest |entry|: the same direction (so the same cosine), but a length
+    between 1 and sqrt(d), so a . a can neither overflow (1e200) nor underflow (1e-200)."""
+    largest = np.max(np.abs(a)) if a.size else 0.0
+    if largest == 0:
+        raise ValueError(f"{func}: a zero vector has no direction, so its angle is undefined.")
+    return a / largest
 
 
 def _two_vectors(func: str, a, b):
