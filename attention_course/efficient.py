@@ -87,10 +87,11 @@ def empty_weights(shape, dtype):
     """``np.empty(shape, dtype)`` for the weights, without numpy's huge-page advice.
 
     numpy asks the kernel for huge pages (madvise MADV_HUGEPAGE) for every big array. The weights
-    are fresh memory on every call, written once and read once; on the course's 2-core VM the
-    kernel took 3.0 s to hand out 512 MiB of fresh huge pages against 0.5 s for ordinary pages
-    (``benchmarks/attention_speed.py`` measures both), and at n = 4096, 8 heads that decided
-    efficient_attention's time. Where numpy has no such switch, this is plain ``np.empty``.
+    are fresh memory on every call. On the course's shared 2-core VM, 512 MiB of fresh huge pages
+    took anywhere from 0.04 s to 3.0 s depending on the machine's state, ordinary pages 0.2-0.5 s
+    (``benchmarks/attention_speed.py`` measures both); at n = 4096, 8 heads the slow case decided
+    efficient_attention's time. Ordinary pages cost a little more on a good day and never that
+    much. Where numpy has no such switch, this is plain ``np.empty``.
     """
     set_advice = getattr(_numpy_multiarray(), "_set_madvise_hugepage", None)
     if set_advice is None:
