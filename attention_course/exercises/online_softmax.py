@@ -146,9 +146,9 @@ BLOCK_DIVIDED_EVERY_STEP = (
     "plain sum of exp(score - m) * value and divide o / l once, after the last block.")
 BLOCK_MAX_ONLY = (
     "Your max is the max of the current block only; it must be the max of everything seen so far: "
-    "m_new = max(m, block.max()). When a block's max is lower than an earlier one, exp(m - m_new) is "
-    "exp(of a large positive number): it overflows to inf and the result becomes NaN (see the cases with a "
-    "large score early).")
+    "m_new = max(m, block.max()). When a block's max is lower than an earlier one, exp(m - m_new) has a "
+    "large positive exponent: it overflows to inf and the result becomes NaN (see the cases with a large "
+    "score early).")
 NO_MAX_SUBTRACTED = (
     "exp of a large score overflows: exp(1000) is inf in float64, exp(100) in float32, and inf / inf is NaN. "
     "Subtract the running max before exponentiating, p = exp(block - m_new) with m_new = max(m, block.max()), "
