@@ -677,7 +677,7 @@ def _generic_hints(cases, problems, explained) -> list[str]:
     groups: dict[tuple, list] = {}
     for k, plist in enumerate(problems):
         for p in plist:
-            if p.kind in ("values", "nonfinite") and k in explained:
+            if p.kind in ("values", "nonfinite", "shape") and k in explained:
                 continue
             groups.setdefault((p.kind, p.key), []).append((k, p))
     order = ["error", "type", "dtype", "shape", "mutated", "nonfinite", "values"]
