@@ -17,7 +17,9 @@ programs share the cores (a BLAS thread that loses its core stalls its partner).
 """
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 
 import numpy as np
 
@@ -38,14 +40,15 @@ def efficient_attention(q, k, v, mask=None, scale=None):
 
     1. Scale q, not the scores: (q * scale) @ k^T costs n_q * d_k multiplications
        instead of n_q * n_k.
-    2. Base 2: e^x = 2^(x * log2 e), and ``np.exp2`` is faster than ``np.exp``. So q is
-       multiplied by scale * log2(e) and the scores come out ready for exp2.
+    2. Base 2: e^x = 2^(x * log2 e), and ``np.exp2`` is usually faster than ``np.exp``
+       (lesson 13 measures it). So q is multiplied by scale * log2(e) and the scores come
+       out ready for exp2.
     3. In place: ``weights`` is allocated once and every softmax step overwrites it
        (no n_q x n_k temporaries).
     4. Blocks: a block of rows at a time (at most 256 rows and 4 MiB of float32 weights):
        its scores, their softmax's five passes (max, subtract, exp2, sum, multiply) and its
        rows of output, all while the block is in the CPU cache, instead of streaming all the
-       weights from memory seven times. (Blocks of 256 rows also keep BLAS efficient: each
+       weights from memory and back for every pass. (Blocks of 256 rows also keep BLAS efficient: each
        product re-packs all of k, and smaller blocks repeat that more often.) The blocks are
        shared between two threads (module docstring).
 
@@ -91,24 +94,44 @@ def empty_weights(shape, dtype):
     took anywhere from 0.04 s to 3.0 s depending on the machine's state, ordinary pages 0.2-0.5 s
     (``benchmarks/attention_speed.py`` measures both); at n = 4096, 8 heads the slow case decided
     efficient_attention's time. Ordinary pages cost a little more on a good day and never that
-    much. Where numpy has no such switch, this is plain ``np.empty``.
+    much.
+
+    The switch is private to numpy (``_set_madvise_hugepage``), so this never depends on it: where
+    numpy has no such switch, or it fails or answers something other than the old setting, the
+    result is a plain ``np.empty`` and the setting is left as numpy had it. A lock keeps two
+    threads from interleaving their switch-off and restore.
     """
-    set_advice = getattr(_numpy_multiarray(), "_set_madvise_hugepage", None)
-    if set_advice is None:
+    switch = _huge_page_switch()
+    if switch is None:
         return np.empty(shape, dtype=dtype)
-    previous = set_advice(False)
-    try:
-        return np.empty(shape, dtype=dtype)
-    finally:
-        set_advice(previous)
+    with _ADVICE_LOCK:
+        try:
+            previous = switch(False)               # numpy >= 1.20: returns the old setting
+        except Exception:                          # the private switch changed: do without it
+            return np.empty(shape, dtype=dtype)
+        try:
+            return np.empty(shape, dtype=dtype)
+        finally:
+            if isinstance(previous, (bool, np.bool_)):
+                try:
+                    switch(bool(previous))
+                except Exception:                  # pragma: no cover - a switch that fails only on restore
+                    pass
 
 
-def _numpy_multiarray():
-    try:
-        from numpy._core import multiarray            # numpy >= 2
-    except ImportError:                               # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    return multiarray
+_ADVICE_LOCK = threading.Lock()
+
+
+def _huge_page_switch():
+    """numpy's private ``_set_madvise_hugepage(enabled) -> previous``, or None where there is none."""
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):    # numpy 2, numpy 1.x
+        try:
+            switch = getattr(importlib.import_module(module), "_set_madvise_hugepage", None)
+        except Exception:                          # ImportError, or a DeprecationWarning raised as an error
+            continue
+        if callable(switch):
+            return switch
+    return None
 
 
 def _rows_per_block(n_k):
@@ -154,12 +177,24 @@ def _blas_controller():
 
 def _apply_mask(s, mask, factor=1.0):
     """Hide keys in the scores ``s`` in place: bool mask False -> -inf; additive
-    float mask -> s += mask * factor (factor = log2 e for base-2 scores)."""
+    float mask -> s += mask * factor (factor = log2 e for base-2 scores).
+
+    The additive mask is first cast to the scores' dtype, as ``scaled_dot_product_attention``
+    does (-1e300 in float32 is -inf there too). A finite mask entry whose base-2 value would
+    overflow (finfo.min * log2 e) becomes the lowest finite number instead of -inf: in the
+    formula, score + finfo.min is finite, so a row masked that way everywhere gets even weights,
+    not zeros (the same for +finfo.max)."""
     if mask.dtype == bool:
         np.copyto(s, -np.inf, where=np.logical_not(mask))  # hidden keys: 2^-inf = 0
-    else:
-        with np.errstate(over="ignore"):                    # e.g. finfo.min * log2(e) -> -inf: still "hidden"
-            s += (mask * factor).astype(s.dtype)
+        return
+    with np.errstate(over="ignore"):                       # -1e300 -> -inf in float32: hidden, as in the formula
+        add = mask.astype(s.dtype)
+        finite = np.isfinite(add)
+        add *= s.dtype.type(factor)
+    overflowed = finite & np.isinf(add)
+    if overflowed.any():                                   # finfo.min * log2 e: keep it finite
+        add[overflowed] = np.copysign(np.finfo(s.dtype).max, add[overflowed])
+    s += add
 
 
 def _softmax_base2_inplace(s):
@@ -168,16 +203,16 @@ def _softmax_base2_inplace(s):
     ``s`` holds scores times log2(e), so 2^s = e^scores and the result is the
     ordinary softmax. Rows that are all -inf (every key hidden) become zeros.
     """
-    # numpy copies a row-broadcast operand (the (rows, 1) max and total) through an
-    # internal buffer when rows are shorter than the buffer; a buffer no longer than a
-    # row lets `s -= m` work in place, about 2.5x faster. (The setting is per thread.)
+    # numpy works through `s -= m` in chunks of np.getbufsize() numbers; a chunk longer than
+    # a row spans several rows of the (rows, 1) column m, which numpy handles through an extra
+    # copy. Chunks of at most one row avoid it (lesson 13 measures the gain; per thread).
     old_bufsize = np.setbufsize(_bufsize(s.shape[-1]))
     try:
         m = s.max(axis=-1, keepdims=True)                 # (rows, 1)
         m[m == -np.inf] = 0.0                             # a row with every key hidden stays at -inf
         s -= m                                            # <= 0, so 2^s cannot overflow
         np.exp2(s, out=s)
-        total = np.einsum("...k->...", s)[..., None]      # = s.sum(-1, keepdims=True), but ~3x faster
+        total = np.einsum("...k->...", s)[..., None]      # = s.sum(-1, keepdims=True), faster (lesson 13)
         total[total == 0] = 1.0                           # hidden row: 0 / 1 = 0, not 0 / 0 = NaN
         s *= np.reciprocal(total)                         # one multiply per weight
     finally:
@@ -206,7 +241,8 @@ def readable_tiled_attention(q, k, v, causal=False, scale=None, block_size=128):
     When a tile raises the max from m to m_new, everything summed so far is multiplied by
     exp(m - m_new) <= 1, so it is as if it had been computed with m_new from the start.
     At the end o / l is the softmax-weighted average of the values: the attention output.
-    No (n_q, n_k) array ever exists: the biggest is one (block, block) tile of scores.
+    No (n_q, n_k) array ever exists: besides the output, the biggest array is one
+    (block, block) tile of scores.
 
     ``causal=True``: query i sits at position n_k - n_q + i (the last n_q positions) and
     sees keys up to its own position; blocks of keys entirely in a query block's future
@@ -215,6 +251,8 @@ def readable_tiled_attention(q, k, v, causal=False, scale=None, block_size=128):
     """
     xp, q, k, v, scale, b = _tiled_args("readable_tiled_attention", q, k, v, causal, scale, block_size, 128)
     n_q, n_k = q.shape[-2], k.shape[-2]
+    if n_q == 0:                                        # no queries: an empty (..., 0, d_v) output
+        return (q @ k.swapaxes(-2, -1)) @ v
     first = n_k - n_q                                   # causal: query i is at position first + i
     outputs = []
     for i in range(0, n_q, b):                          # one block of queries ...

@@ -176,17 +176,21 @@ def fresh_memory(n=4096, rounds=2):
     """Wall and system seconds to allocate and first touch the (8, n, n) float32 weights, with numpy's
     huge-page advice on and off (numpy madvises big arrays MADV_HUGEPAGE; whether that helps
     depends on the kernel and, in a VM, on the host). None where numpy has no such switch."""
-    try:
-        from numpy._core import multiarray as ma
-    except ImportError:
-        from numpy.core import multiarray as ma
-    if not hasattr(ma, "_set_madvise_hugepage"):
+    from attention_course import efficient
+
+    switch = efficient._huge_page_switch()          # numpy's private switch, or None
+    if switch is None:
         return None
-    original = ma._get_madvise_hugepage()
+    try:
+        original = switch(True)                     # returns the setting it replaces
+    except Exception:                               # the private switch changed: nothing to compare
+        return None
+    if not isinstance(original, (bool, np.bool_)):
+        return None
     out = {}
     try:
         for advice in (True, False) * rounds:
-            ma._set_madvise_hugepage(advice)
+            switch(advice)
             before = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
             w = np.empty((BATCH, HEADS, n, n), dtype=np.float32)
@@ -196,7 +200,7 @@ def fresh_memory(n=4096, rounds=2):
             del w
             out.setdefault("on" if advice else "off", []).append((wall, system))
     finally:
-        ma._set_madvise_hugepage(original)
+        switch(bool(original))
     return {key: [statistics.median(x) for x in zip(*pairs)] for key, pairs in out.items()}
 
 

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import attention_course as ac
@@ -118,6 +118,100 @@ def test_empty_weights_is_an_empty_array_and_restores_the_huge_page_setting():
     assert numpy_settings() == before
 
 
+@pytest.mark.parametrize("switch", ["missing", "raises", "new return type", "fails on restore"])
+def test_empty_weights_and_efficient_attention_work_whatever_numpys_private_switch_does(monkeypatch, switch):
+    # _set_madvise_hugepage is private to numpy: if it disappears or changes, nothing may break.
+    calls = []
+
+    def raises(enabled):
+        raise TypeError("_set_madvise_hugepage() takes no arguments")
+
+    def new_return_type(enabled):
+        calls.append(enabled)
+        return None                                         # no longer the previous setting
+
+    def fails_on_restore(enabled):
+        calls.append(enabled)
+        if len(calls) > 1:
+            raise RuntimeError("cannot restore")
+        return True
+
+    fake = {"missing": None, "raises": raises, "new return type": new_return_type,
+            "fails on restore": fails_on_restore}[switch]
+    monkeypatch.setattr(efficient, "_huge_page_switch", lambda: fake)
+    w = efficient.empty_weights((2, 300, 400), np.float32)
+    assert w.shape == (2, 300, 400) and w.dtype == np.float32 and w.flags.c_contiguous
+    if switch == "new return type":
+        assert calls == [False]                             # a setting it does not understand is not "restored"
+    q, k, v = random_qkv(30, (2,), n_q=300, n_k=40, d_k=8, d_v=3, dtype=np.float32)
+    output, weights = ac.efficient_attention(q, k, v)
+    ref_output, ref_weights = ac.scaled_dot_product_attention(q, k, v)
+    np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(output, ref_output, rtol=1e-5, atol=1e-6)
+
+
+def test_the_private_switch_lookup_never_raises(monkeypatch):
+    import importlib
+
+    def no_module(name):
+        raise ImportError(name)
+
+    monkeypatch.setattr(importlib, "import_module", no_module)
+    assert efficient._huge_page_switch() is None
+    assert efficient.empty_weights((3, 4), np.float64).shape == (3, 4)
+
+
+def test_empty_weights_from_many_threads_leaves_numpys_setting_as_it_was():
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = numpy_settings()
+    with ThreadPoolExecutor(4) as pool:
+        shapes = list(pool.map(lambda i: efficient.empty_weights((64, 1024, 64), np.float32).shape, range(40)))
+    assert shapes == [(64, 1024, 64)] * 40 and numpy_settings() == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_efficient_attention_equals_the_formula_for_a_finfo_min_additive_mask(dtype):
+    # The Hugging Face convention: hidden keys get finfo.min, not -inf. A row hidden everywhere that
+    # way is not "nothing to attend to" in the formula (score + finfo.min is finite): even weights.
+    rng = np.random.default_rng(31)
+    q, k, v = (rng.standard_normal((2, 5, 4)).astype(dtype) for _ in range(3))
+    keep = rng.random((5, 6)) < 0.5
+    keep[2], keep[3] = False, True
+    k, v = np.concatenate([k, k[:, :1]], axis=1), np.concatenate([v, v[:, :1]], axis=1)
+    for fill in (np.finfo(dtype).min, np.finfo(np.float64).min, -np.inf, -1e30):
+        mask = np.where(keep, 0.0, fill).astype(np.result_type(dtype, np.asarray(fill).dtype))
+        with np.errstate(all="raise"):
+            output, weights = ac.efficient_attention(q, k, v, mask=mask)
+        ref_output, ref_weights = ac.scaled_dot_product_attention(q, k, v, mask=mask)
+        np.testing.assert_allclose(weights, ref_weights, rtol=2e-6, atol=1e-7, err_msg=str(fill))
+        np.testing.assert_allclose(output, ref_output, rtol=2e-6, atol=1e-6, err_msg=str(fill))
+
+
+@FEW
+@given(seeds, st.integers(1, 2), st.integers(1, 700), st.integers(1, 700), st.integers(1, 9),
+       st.sampled_from([np.float32, np.float64]), st.sampled_from([None, "bool", "additive"]),
+       st.floats(0.0, 0.5))
+@example(4, 2, 600, 700, 8, np.float32, "bool", 0.1)        # 3 blocks of rows per head, two threads
+@example(5, 1, 257, 5, 3, np.float64, "additive", 0.3)
+def test_efficient_attention_equals_the_readable_version_across_blocks(seed, heads, n_q, n_k, d, dtype, kind,
+                                                                      hidden_rows):
+    # Shapes that cross the 256-row blocks and the thread pool; masks that hide whole rows.
+    q, k, v = random_qkv(seed, (heads,), n_q, n_k, d, d, dtype=dtype)
+    rng = np.random.default_rng(seed + 2)
+    mask = None
+    if kind:
+        keep = rng.random((n_q, n_k)) < 0.7
+        keep[rng.random(n_q) < hidden_rows] = False         # some queries see nothing
+        mask = keep if kind == "bool" else np.where(keep, rng.standard_normal((n_q, n_k)), -np.inf)
+    output, weights = ac.efficient_attention(q, k, v, mask=mask)
+    ref_output, ref_weights = ac.scaled_dot_product_attention(q, k, v, mask=mask)
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert output.dtype == weights.dtype == dtype
+    np.testing.assert_allclose(weights, ref_weights, **tol)
+    np.testing.assert_allclose(output, ref_output, **tol)
+
+
 def test_efficient_attention_no_keys_or_no_queries():
     output, weights = ac.efficient_attention(*random_qkv(10, n_k=0))
     assert weights.shape == (4, 0) and output.shape == (4, 2) and np.all(output == 0)
@@ -137,7 +231,11 @@ def test_efficient_attention_same_answer_on_one_thread_or_two(monkeypatch):
 def numpy_settings():
     from threadpoolctl import threadpool_info
 
-    advice = getattr(efficient._numpy_multiarray(), "_get_madvise_hugepage", lambda: None)()
+    try:
+        from numpy._core import multiarray
+    except ImportError:                                     # numpy 1.x
+        from numpy.core import multiarray
+    advice = getattr(multiarray, "_get_madvise_hugepage", lambda: None)()
     return np.getbufsize(), np.geterr(), [i["num_threads"] for i in threadpool_info()], advice
 
 
@@ -201,6 +299,33 @@ def test_fast_tiled_attention_equals_the_readable_loop_in_float32(shape, causal)
     np.testing.assert_allclose(fast, readable, rtol=1e-5, atol=2e-6)
     mask = ac.causal_mask(shape[-2]) if causal else None
     np.testing.assert_allclose(fast, ac.scaled_dot_product_attention(q, k, v, mask=mask)[0], rtol=1e-5, atol=2e-6)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seeds, st.lists(st.integers(1, 2), max_size=2), st.integers(1, 800), st.integers(0, 900),
+       st.sampled_from([8, 64]), st.booleans(), st.sampled_from([None, 37, 300]),
+       st.sampled_from([np.float32, np.float64]))
+@example(1, [2], 300, 800, 64, True, None, np.float32)      # 2 query tiles x 3 key tiles, causal, n_q < n_k
+@example(2, [], 777, 0, 8, True, None, np.float64)          # square causal, a short last tile
+@example(3, [1, 2], 513, 600, 8, False, 300, np.float32)
+def test_fast_tiled_attention_equals_the_readable_loop_across_real_tiles(seed, batch, n_q, extra_keys, d, causal,
+                                                                       block, dtype):
+    # The default tiles (256 queries x 512 keys), the thread pool, and causal n_q < n_k at real sizes.
+    n_k = n_q + extra_keys
+    q, k, v = random_qkv(seed, tuple(batch), n_q, n_k, d, d, dtype=dtype)
+    fast = ac.tiled_attention(q, k, v, causal=causal, block_size=block)
+    readable = efficient.readable_tiled_attention(q, k, v, causal=causal, block_size=block or 128)
+    assert fast.shape == readable.shape == (*batch, n_q, d) and fast.dtype == readable.dtype == dtype
+    tol = dict(rtol=1e-4, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast, readable, **tol)
+
+
+@pytest.mark.parametrize("f", [ac.tiled_attention, efficient.readable_tiled_attention], ids=["fast", "readable"])
+def test_tiled_attention_with_no_queries_returns_an_empty_output(f):
+    q, k, v = random_qkv(32, (3,), n_q=0, n_k=5, d_k=4, d_v=2)
+    for causal in (False, True):
+        output = f(q, k[:1], v, causal=causal)               # k's batch axis broadcasts
+        assert output.shape == (3, 0, 2) and output.dtype == np.float64
 
 
 def test_tiled_attention_broadcasts_batch_axes_like_the_formula():
