@@ -107,7 +107,7 @@ def empty_weights(shape, dtype):
     with _ADVICE_LOCK:
         try:
             previous = switch(False)               # numpy >= 1.20: returns the old setting
-        except Exception:                          # the private switch changed: do without it
+        except Exception:  # noqa: BLE001 - the private switch changed: do without it
             return np.empty(shape, dtype=dtype)
         try:
             return np.empty(shape, dtype=dtype)
@@ -115,7 +115,7 @@ def empty_weights(shape, dtype):
             if isinstance(previous, (bool, np.bool_)):
                 try:
                     switch(bool(previous))
-                except Exception:                  # pragma: no cover - a switch that fails only on restore
+                except Exception:  # noqa: BLE001, S110 - a switch that fails only on restore: leave it
                     pass
 
 
@@ -127,7 +127,7 @@ def _huge_page_switch():
     for module in ("numpy._core.multiarray", "numpy.core.multiarray"):    # numpy 2, numpy 1.x
         try:
             switch = getattr(importlib.import_module(module), "_set_madvise_hugepage", None)
-        except Exception:                          # ImportError, or a DeprecationWarning raised as an error
+        except Exception:  # noqa: BLE001, S112 - ImportError, or a DeprecationWarning raised as an error
             continue
         if callable(switch):
             return switch

@@ -183,7 +183,7 @@ def fresh_memory(n=4096, rounds=2):
         return None
     try:
         original = switch(True)                     # returns the setting it replaces
-    except Exception:                               # the private switch changed: nothing to compare
+    except Exception:  # noqa: BLE001 - the private switch changed: nothing to compare
         return None
     if not isinstance(original, (bool, np.bool_)):
         return None

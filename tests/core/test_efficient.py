@@ -126,9 +126,8 @@ def test_empty_weights_and_efficient_attention_work_whatever_numpys_private_swit
     def raises(enabled):
         raise TypeError("_set_madvise_hugepage() takes no arguments")
 
-    def new_return_type(enabled):
+    def new_return_type(enabled):                           # returns None, no longer the previous setting
         calls.append(enabled)
-        return None                                         # no longer the previous setting
 
     def fails_on_restore(enabled):
         calls.append(enabled)
@@ -206,7 +205,7 @@ def test_efficient_attention_equals_the_readable_version_across_blocks(seed, hea
         mask = keep if kind == "bool" else np.where(keep, rng.standard_normal((n_q, n_k)), -np.inf)
     output, weights = ac.efficient_attention(q, k, v, mask=mask)
     ref_output, ref_weights = ac.scaled_dot_product_attention(q, k, v, mask=mask)
-    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    tol = {"rtol": 2e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
     assert output.dtype == weights.dtype == dtype
     np.testing.assert_allclose(weights, ref_weights, **tol)
     np.testing.assert_allclose(output, ref_output, **tol)
@@ -316,7 +315,7 @@ def test_fast_tiled_attention_equals_the_readable_loop_across_real_tiles(seed, b
     fast = ac.tiled_attention(q, k, v, causal=causal, block_size=block)
     readable = efficient.readable_tiled_attention(q, k, v, causal=causal, block_size=block or 128)
     assert fast.shape == readable.shape == (*batch, n_q, d) and fast.dtype == readable.dtype == dtype
-    tol = dict(rtol=1e-4, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    tol = {"rtol": 1e-4, "atol": 2e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
     np.testing.assert_allclose(fast, readable, **tol)
 
 
