@@ -8,7 +8,7 @@ import numpy as np
 
 from attention_course import exercises as ex
 
-from ._helpers import assert_names, hints_of, named
+from ._helpers import assert_names, assert_names_nothing, hints_of, named
 
 NAME = "online_softmax"
 
@@ -44,8 +44,29 @@ def normalised_as_it_goes(scores, values, block_size):
     return avg
 
 
+def blocks_with_helpers(scores, values, block_size):
+    """Correct: np.array_split into blocks, np.zeros_like on a row, np.dot for the block's values."""
+    n_blocks = -(-len(scores) // block_size)
+    m, l, o = -np.inf, 0.0, np.zeros_like(values[0], dtype=float)
+    for s, v in zip(np.array_split(scores, np.arange(block_size, len(scores), block_size)),
+                    np.array_split(values, np.arange(block_size, len(values), block_size))):
+        m_new = np.maximum(m, np.max(s))
+        p = np.exp(s - m_new)
+        l = l * np.exp(m - m_new) + np.sum(p)
+        o = o * np.exp(m - m_new) + np.dot(p, v)
+        m = m_new
+    assert n_blocks >= 1
+    return o / l
+
+
+def converted_first(scores, values, block_size):
+    """Correct: converts its inputs to plain float64 arrays first."""
+    scores, values = np.asarray(scores, dtype=np.float64), np.array(values, dtype=np.float64)
+    return normalised_as_it_goes(scores, values, block_size)
+
+
 def test_correct_learners_pass():
-    for fn in (one_element_at_a_time, normalised_as_it_goes):
+    for fn in (one_element_at_a_time, normalised_as_it_goes, blocks_with_helpers, converted_first):
         report = ex.check(NAME, fn)
         assert report.passed, report
 
@@ -163,8 +184,70 @@ def test_no_max_subtracted():
     def online_softmax(scores, values, block_size):
         e = np.exp(scores)                                       # not online either, and it overflows
         return (e / e.sum()) @ values
-    report = assert_names(NAME, online_softmax, "exp of a large score overflows")
-    assert set(report.failed_cases) == {"scores about 1000", "float32, scores about 100"}
+    report = assert_names(NAME, online_softmax, "exp of a large score overflows", "works on all the scores at once")
+    assert set(report.failed_cases) == {"scores about 1000", "float32, scores about 100",
+                                        "scores about -1000 (exp underflows to 0)",
+                                        "12 scores, blocks of 4, read one block at a time",
+                                        "9 scores, blocks of 2, read one block at a time"}
+
+
+def test_no_max_subtracted_but_online():
+    def online_softmax(scores, values, block_size):
+        l, o = 0.0, np.zeros(values.shape[1])
+        for i in range(0, len(scores), block_size):
+            e = np.exp(scores[i:i + block_size])                 # no shift at all
+            l += e.sum()
+            o += e @ values[i:i + block_size]
+        return o / l
+    assert_names(NAME, online_softmax, "exp of a large score overflows")
+
+
+def test_the_ordinary_softmax_is_not_an_online_softmax():
+    def online_softmax(scores, values, block_size):              # right numbers, block_size ignored
+        weights = np.exp(scores - np.max(scores))
+        weights = weights / np.sum(weights)
+        return weights @ values
+    report = assert_names(NAME, online_softmax, "works on all the scores at once")
+    assert set(report.failed_cases) == {"12 scores, blocks of 4, read one block at a time",
+                                        "9 scores, blocks of 2, read one block at a time"}
+    assert any("line 2 of online_softmax" in h and "block_size = 4" in h for h in report.hints), report
+
+
+def test_the_ordinary_softmax_through_the_values_first_is_also_noticed():
+    def online_softmax(scores, values, block_size):
+        top = max(float(x) for x in scores)                      # a Python loop: fine so far
+        e = np.exp(np.asarray([float(x) - top for x in scores]))
+        return values.T @ e / e.sum()                            # all n values in one product
+    assert_names(NAME, online_softmax, "works on all the scores at once")
+
+
+def test_the_short_last_block_skipped():
+    def online_softmax(scores, values, block_size):
+        m, l, o = -np.inf, 0.0, np.zeros(values.shape[1])
+        for start in range(0, len(scores) - block_size + 1, block_size):   # off by one block
+            s, v = scores[start:start + block_size], values[start:start + block_size]
+            m_new = max(m, s.max())
+            l = np.exp(m - m_new) * l + np.exp(s - m_new).sum()
+            o = np.exp(m - m_new) * o + np.exp(s - m_new) @ v
+            m = m_new
+        return o / l
+    report = assert_names(NAME, online_softmax, "skips the last block when it is shorter")
+    assert "one block holds every score" in report.failed_cases
+
+
+def test_a_running_max_started_at_zero_is_caught_by_very_negative_scores():
+    def online_softmax(scores, values, block_size):
+        m, l, o = 0.0, 0.0, np.zeros(values.shape[1])             # the math says -inf
+        for start in range(0, len(scores), block_size):
+            s, v = scores[start:start + block_size], values[start:start + block_size]
+            m_new = max(m, s.max())
+            l = np.exp(m - m_new) * l + np.exp(s - m_new).sum()
+            o = np.exp(m - m_new) * o + np.exp(s - m_new) @ v
+            m = m_new
+        return o / l
+    report = assert_names_nothing(NAME, online_softmax)
+    assert report.failed_cases == ["scores about -1000 (exp underflows to 0)"]
+    assert any("NaN" in h and "-1000" in h for h in report.hints), report
 
 
 # ---------------------------------------------------------------- what is not a catalogued mistake
