@@ -4,10 +4,10 @@ The learner turns lesson 15's encoder block (post-LayerNorm, every token sees ev
 decoder block: a causal mask, and the LayerNorm moved in front of each sub-layer (pre-LayerNorm),
 so the residual path carries x itself from the input to the output:
 
-    h = LayerNorm_1(x)
-    x = x + MultiHead(h, h, h, causal mask)           (..., n, d_model)
-    h = LayerNorm_2(x)
-    x = x + GELU(h W_1 + b_1) W_2 + b_2                (..., n, d_ff) -> (..., n, d_model)
+    x_hat = LayerNorm_1(x)
+    x = x + MultiHead(x_hat, x_hat, x_hat, causal mask)     (..., n, d_model)
+    x_hat = LayerNorm_2(x)
+    x = x + GELU(x_hat W_1 + b_1) W_2 + b_2                  (..., n, d_ff) -> (..., n, d_model)
 
 ``decoder_block(x, p, num_heads) -> (..., n, d_model)``, with ``p`` a ``pretrained.Layer`` (its
 ``ln1_*`` go before the attention, its ``ln2_*`` before the feed-forward). The learner may call
@@ -15,6 +15,7 @@ so the residual path carries x itself from the input to the output:
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -28,40 +29,44 @@ from ._core import Case, Exercise, Mistake, register
 def decoder_block(x, p, num_heads):
     """Reference solution. x (..., n, d_model); p a pretrained.Layer -> (..., n, d_model)."""
     n = x.shape[-2]
-    h = layer_norm(x, p.ln1_gain, p.ln1_bias)                             # normalise first (pre-LN)
-    a, _ = multi_head_attention(h, h, h, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=causal_mask(n),
-                                b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o)  # (..., n, d_model), no peeking
-    x = x + a                                                             # residual: x itself goes on
-    h = layer_norm(x, p.ln2_gain, p.ln2_bias)
-    return x + gelu(h @ p.w_1 + p.b_1) @ p.w_2 + p.b_2                    # (..., n, d_ff) -> (..., n, d_model)
+    x_hat = layer_norm(x, p.ln1_gain, p.ln1_bias)                          # normalise first (pre-LN)
+    a, _ = multi_head_attention(x_hat, x_hat, x_hat, p.w_q, p.w_k, p.w_v, p.w_o, num_heads,
+                                mask=causal_mask(n), b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o)
+    x = x + a                                                              # residual: x itself goes on
+    x_hat = layer_norm(x, p.ln2_gain, p.ln2_bias)
+    return x + gelu(x_hat @ p.w_1 + p.b_1) @ p.w_2 + p.b_2                 # (..., n, d_ff) -> (..., n, d_model)
 
 
 # ---------------------------------------------------------------- the mistakes the checker names
 
 def _block(x, p, num_heads, *, mask="causal", order="pre", residual="x", norms=("ln1", "ln2"), ff_norm=True,
-           ff_residual=True, attention_residual=True, activation="gelu", final_norm=False, biases=True):
+           ff_residual=True, attention_residual=True, activation="gelu", final_norm=False, biases=True,
+           eps=1e-12):
     """The decoder block with one switch per mistake."""
     n = x.shape[-2]
-    masks = {"causal": causal_mask(n), "none": None, "upper": np.triu(np.ones((n, n), dtype=bool))}
+    masks = {"causal": causal_mask(n), "none": None, "upper": np.triu(np.ones((n, n), dtype=bool)),
+             "strict": np.tril(np.ones((n, n), dtype=bool), -1)}
+    layer_norm_eps = functools.partial(layer_norm, eps=eps)
     norm = {name: (getattr(p, f"{name}_gain"), getattr(p, f"{name}_bias")) for name in ("ln1", "ln2")}
     act = {"gelu": gelu, "relu": lambda z: np.maximum(z, 0.0), "tanh": _gelu_tanh}[activation]
     b = {"b_q": p.b_q, "b_k": p.b_k, "b_v": p.b_v, "b_o": p.b_o} if biases else {}
 
-    def attend(h):
-        return multi_head_attention(h, h, h, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=masks[mask], **b)[0]
+    def attend(z):
+        return multi_head_attention(z, z, z, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=masks[mask], **b)[0]
 
-    def ff(h):
-        return act(h @ p.w_1 + p.b_1) @ p.w_2 + p.b_2
+    def ff(z):
+        return act(z @ p.w_1 + p.b_1) @ p.w_2 + p.b_2
 
     if order == "post":                                  # the encoder's (BERT's) order
-        x = layer_norm(x + attend(x), *norm["ln1"])
-        return layer_norm(x + ff(x), *norm["ln2"])
-    h = layer_norm(x, *norm[norms[0]])
-    a = attend(h)
-    x = ((h if residual == "normalised" else x) + a) if attention_residual else a
-    h = layer_norm(x, *norm[norms[1]]) if ff_norm else x
-    x = (x + ff(h)) if ff_residual else ff(h)
-    return layer_norm(x, *norm["ln2"]) if final_norm else x
+        x = layer_norm_eps(x + attend(x), *norm["ln1"])
+        return layer_norm_eps(x + ff(x), *norm["ln2"])
+    x_hat = layer_norm_eps(x, *norm[norms[0]])
+    a = attend(x_hat)
+    x = ((x_hat if residual in ("normalised", "normalised_both") else x) + a) if attention_residual else a
+    x_hat = layer_norm_eps(x, *norm[norms[1]]) if ff_norm else x
+    start = x_hat if residual == "normalised_both" else x
+    x = (start + ff(x_hat)) if ff_residual else ff(x_hat)
+    return layer_norm_eps(x, *norm["ln2"]) if final_norm else x
 
 
 def _gelu_tanh(z):
@@ -82,21 +87,32 @@ UPPER = ("Wrong triangle: your mask lets each token see itself and the tokens AF
 POST_LN = ("LayerNorm after each residual (LayerNorm(x + sub-layer(x))): that is the encoder's order, BERT's and "
            "MiniLM's. A GPT-style decoder normalises first and adds the sub-layer's output to x itself: "
            "x = x + attention(LayerNorm_1(x)), then x = x + ff(LayerNorm_2(x)).")
-RESIDUAL_NORMALISED = ("The residual starts from the normalised x: you computed h = LayerNorm_1(x) and then "
-                       "h + attention(h). The residual path carries x itself: x = x + attention(h).")
+DIAGONAL_HIDDEN = ("Your mask hides the diagonal too (np.tril(..., -1), or j < i): each token must see itself as "
+                   "well as the tokens before it, or the first token sees nothing at all. The causal mask is "
+                   "True where key j <= query i: ac.causal_mask(n).")
+RESIDUAL_NORMALISED = ("The residual starts from the normalised x: you computed x_hat = LayerNorm_1(x) and then "
+                       "x_hat + attention(x_hat). The residual path carries x itself: x = x + attention(x_hat).")
+RESIDUAL_NORMALISED_BOTH = ("Both residuals start from the normalised x (x_hat + attention(x_hat), then "
+                            "x_hat + ff(x_hat)): the residual path must carry x itself past each sub-layer, "
+                            "x = x + attention(LayerNorm_1(x)), then x = x + ff(LayerNorm_2(x)).")
 NORMS_SWAPPED = ("The two LayerNorms are swapped: ln1_gain/ln1_bias belong before the attention, ln2_gain/ln2_bias "
                  "before the feed-forward.")
+SAME_NORM = ("The same LayerNorm twice: you normalised the feed-forward's input with ln1_gain/ln1_bias again. "
+             "Each sub-layer has its own: ln1_* before the attention, ln2_* before the feed-forward.")
 FF_NOT_NORMALISED = ("The feed-forward reads x without its LayerNorm: pre-LayerNorm normalises the input of BOTH "
-                     "sub-layers: h = LayerNorm_2(x) (ln2_gain, ln2_bias), then x + ff(h).")
+                     "sub-layers: x_hat = LayerNorm_2(x) (ln2_gain, ln2_bias), then x + ff(x_hat).")
 NO_FF_RESIDUAL = ("The feed-forward's residual is missing: you returned ff(LayerNorm_2(x)); add it to x: "
                   "x + ff(LayerNorm_2(x)).")
 NO_ATTENTION_RESIDUAL = ("The attention's residual is missing: you replaced x by attention(LayerNorm_1(x)); add it "
                          "to x: x = x + attention(...).")
-RELU = ("ReLU instead of GELU in the feed-forward: use pretrained.gelu(h @ p.w_1 + p.b_1) (the exact GELU, "
+RELU = ("ReLU instead of GELU in the feed-forward: use pretrained.gelu(x_hat @ p.w_1 + p.b_1) (the exact GELU, "
         "z * Phi(z)), which is what this block's weights are meant for.")
 TANH_GELU = ("The tanh approximation of GELU, 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))): GPT-2 uses it, but "
              "it is up to about 5e-4 away from the exact GELU these weights were checked with. Use "
              "pretrained.gelu (z * Phi(z), with erf).")
+GPT2_EPS = ("LayerNorm with eps = 1e-5 (GPT-2's value): these weights come with MiniLM's eps = 1e-12, which "
+            "pretrained.layer_norm uses by default; with 1e-5 every LayerNorm divides by a slightly larger number. "
+            "Call pretrained.layer_norm(x, gain, bias) without an eps.")
 NO_BIASES = ("The attention's biases are missing: pass b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o to "
              "ac.multi_head_attention (without them it computes x @ W only).")
 FINAL_NORM = ("You normalised the block's output (a LayerNorm after the last residual). In a pre-LayerNorm model "
@@ -106,14 +122,18 @@ FINAL_NORM = ("You normalised the block's output (a LayerNorm after the last res
 MISTAKES = [
     Mistake(NO_MASK, _variant(mask="none")),
     Mistake(UPPER, _variant(mask="upper")),
+    Mistake(DIAGONAL_HIDDEN, _variant(mask="strict")),
     Mistake(POST_LN, _variant(order="post")),
     Mistake(RESIDUAL_NORMALISED, _variant(residual="normalised")),
+    Mistake(RESIDUAL_NORMALISED_BOTH, _variant(residual="normalised_both")),
     Mistake(NORMS_SWAPPED, _variant(norms=("ln2", "ln1"))),
+    Mistake(SAME_NORM, _variant(norms=("ln1", "ln1"))),
     Mistake(FF_NOT_NORMALISED, _variant(ff_norm=False)),
     Mistake(NO_FF_RESIDUAL, _variant(ff_residual=False)),
     Mistake(NO_ATTENTION_RESIDUAL, _variant(attention_residual=False)),
     Mistake(RELU, _variant(activation="relu")),
     Mistake(TANH_GELU, _variant(activation="tanh")),
+    Mistake(GPT2_EPS, _variant(eps=1e-5)),
     Mistake(NO_BIASES, _variant(biases=False)),
     Mistake(FINAL_NORM, _variant(final_norm=True)),
 ]

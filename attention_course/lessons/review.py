@@ -1,15 +1,18 @@
-"""Lesson 15: review. The whole flow assembled from the package's functions, a transformer block in
-one screen checked against lesson 14's layer (and PyTorch's), and a gallery of the checkers' mistakes
-with the symptom each one produces, measured by running it.
+"""Lesson 15: review. The whole flow assembled from the package's functions and checked against lesson
+14's model, a transformer block in one screen, and a gallery of the checkers' mistakes with the symptom
+each one produces, measured by running it.
 
-1. ``toy_model`` / ``whole_flow``: two short sentences through one block, step by step, every
-   intermediate kept (``Flow.table()`` prints the shapes, ``plot_flow`` draws them as boxes).
-2. ``transformer_block``: the same block in one screen (multi-head attention + feed-forward, each
-   with a residual and a LayerNorm); ``torch_block`` copies its weights into
-   ``torch.nn.TransformerEncoderLayer``; ``compare_with_minilm`` runs the block on the real model's
-   weights and compares it with ``pretrained.encoder_layer`` and the model's own hidden states.
-3. ``gallery``: about a dozen mistakes from the exercises of lessons 04-13, each run on a small
-   example next to the right version; ``MistakeGallery`` picks one with a dropdown.
+1. ``toy_model`` / ``whole_flow`` / ``block_flow``: two short sentences through one block, step by step,
+   every intermediate kept (``Flow.table()`` prints the shapes, ``plot_flow`` draws them as boxes).
+2. ``transformer_block``: the same block in one screen (lesson 14's ``encoder_layer``, line for line);
+   ``check_toy`` compares it with the step-by-step flow. ``compare_with_minilm`` runs ``block_flow`` on
+   the real model's weights against ``pretrained.encoder_layer`` and the model's own hidden states.
+   PyTorch only on request (``with_torch=True``; ``torch_block`` copies the weights into
+   ``torch.nn.TransformerEncoderLayer``): the notebook never imports torch, the tests do.
+3. ``gallery``: fourteen mistakes from the exercises of lessons 04-13, each run on a small example next
+   to the right version, grouped in ``SYMPTOM_KINDS``; ``MistakeGallery`` picks one with a dropdown and
+   repaints one ``GalleryFigure`` in place.
+4. ``decoder_vs_torch``: the exercise's decoder block against PyTorch's pre-LayerNorm layer.
 """
 from __future__ import annotations
 
@@ -76,44 +79,69 @@ def toy_model(d_model: int = 8, num_heads: int = 2, d_ff: int = 16, seed: int = 
 
 
 @dataclass(frozen=True)
-class Flow:
-    """Every intermediate of :func:`whole_flow`, in order; ``table()`` prints the path with shapes."""
-    ids: np.ndarray          # (b, n)
-    embedded: np.ndarray     # (b, n, d_model)      E[ids]
-    x: np.ndarray            # (b, n, d_model)      + positions
-    q: np.ndarray            # (b, n, d_model)      (k, v alike)
+class BlockFlow:
+    """Every intermediate of :func:`block_flow`, in order (B sentences of n tokens, h heads)."""
+    q: np.ndarray            # (B, n, d_model)      x W_Q + b_Q (k, v alike)
     k: np.ndarray
     v: np.ndarray
-    q_heads: np.ndarray      # (b, h, n, d_head)
+    q_heads: np.ndarray      # (B, h, n, d_head)
     k_heads: np.ndarray
     v_heads: np.ndarray
-    scores: np.ndarray       # (b, h, n, n)
-    mask: np.ndarray         # (b, 1, 1, n)
-    weights: np.ndarray      # (b, h, n, n)
-    heads: np.ndarray        # (b, h, n, d_head)
-    merged: np.ndarray       # (b, n, d_model)
-    attended: np.ndarray     # (b, n, d_model)      merged W_O + b_O
-    x1: np.ndarray           # (b, n, d_model)      LayerNorm(x + attended)
-    hidden: np.ndarray       # (b, n, d_ff)
-    out: np.ndarray          # (b, n, d_model)      LayerNorm(x1 + feed-forward)
+    scores: np.ndarray       # (B, h, n, n)
+    mask: np.ndarray         # (B, 1, 1, n)         True on real keys
+    weights: np.ndarray      # (B, h, n, n)
+    heads: np.ndarray        # (B, h, n, d_head)
+    merged: np.ndarray       # (B, n, d_model)
+    attended: np.ndarray     # (B, n, d_model)      merged W_O + b_O
+    x1: np.ndarray           # (B, n, d_model)      LayerNorm(x + attended)
+    hidden: np.ndarray       # (B, n, d_ff)
+    out: np.ndarray          # (B, n, d_model)      LayerNorm(x1 + feed-forward)
+
+
+def block_flow(x, p: Layer, num_heads: int, lengths, eps: float = 1e-12) -> BlockFlow:
+    """One encoder block, step by step from the package's pieces: x (B, n, d_model) -> every step."""
+    n = x.shape[-2]
+    q, k, v = project_qkv(x, p.w_q, p.w_k, p.w_v)                  # (B, n, d_model) each
+    q, k, v = q + p.b_q, k + p.b_k, v + p.b_v                      # + biases (d_model,)
+    q_h, k_h, v_h = (split_heads(t, num_heads) for t in (q, k, v))  # (B, h, n, d_head)
+    scores = q_h @ k_h.swapaxes(-2, -1) / math.sqrt(q_h.shape[-1])  # (B, h, n, n)
+    mask = padding_mask(lengths, n)[:, None]                       # (B, 1, 1, n): True on real keys
+    weights = masked_softmax(scores, mask)                         # (B, h, n, n): rows sum to 1
+    heads = weights @ v_h                                          # (B, h, n, d_head)
+    merged = merge_heads(heads)                                    # (B, n, d_model)
+    attended = merged @ p.w_o + p.b_o                              # (B, n, d_model)
+    x1 = layer_norm(x + attended, p.ln1_gain, p.ln1_bias, eps)     # residual, then LayerNorm
+    hidden = gelu(x1 @ p.w_1 + p.b_1)                              # (B, n, d_ff)
+    out = layer_norm(x1 + hidden @ p.w_2 + p.b_2, p.ln2_gain, p.ln2_bias, eps)  # (B, n, d_model)
+    return BlockFlow(q, k, v, q_h, k_h, v_h, scores, mask, weights, heads, merged, attended, x1, hidden, out)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The toy's whole path: token ids, embeddings, + positions, then :class:`BlockFlow`'s steps."""
+    ids: np.ndarray          # (B, n)
+    embedded: np.ndarray     # (B, n, d_model)      E[ids]
+    x: np.ndarray            # (B, n, d_model)      + positions
+    block: BlockFlow
 
     def steps(self) -> list:
         """(step, what computes it, array, axes, lesson) for every step of the flow."""
+        b = self.block
         return [
-            ("token ids", "look up each word", self.ids, "(b, n)", "02"),
-            ("embeddings E[ids]", "E[ids]", self.embedded, "(b, n, d_model)", "02"),
-            ("+ positions", "ac.sinusoidal_positional_encoding", self.x, "(b, n, d_model)", "10"),
-            ("q, k, v = x W + b", "ac.project_qkv", self.q, "(b, n, d_model) x 3", "05"),
-            ("split into heads", "ac.split_heads", self.q_heads, "(b, h, n, d_head)", "08"),
-            ("scores = q k^T / sqrt(d_head)", "q_h @ k_h.swapaxes(-2, -1)", self.scores, "(b, h, n_q, n_k)", "06"),
-            ("padding mask", "ac.padding_mask", self.mask, "(b, 1, 1, n_k)", "09"),
-            ("weights = softmax(masked scores)", "ac.masked_softmax", self.weights, "(b, h, n_q, n_k)", "04, 09"),
-            ("heads = weights v", "weights @ v_h", self.heads, "(b, h, n_q, d_head)", "06"),
-            ("merge the heads", "ac.merge_heads", self.merged, "(b, n, d_model)", "08"),
-            ("attention = merged W_O + b_O", "merged @ w_o", self.attended, "(b, n, d_model)", "08"),
-            ("x1 = LayerNorm(x + attention)", "pretrained.layer_norm", self.x1, "(b, n, d_model)", "14"),
-            ("feed-forward GELU(x1 W_1 + b_1)", "pretrained.gelu", self.hidden, "(b, n, d_ff)", "14"),
-            ("out = LayerNorm(x1 + ... W_2 + b_2)", "pretrained.layer_norm", self.out, "(b, n, d_model)", "14"),
+            ("token ids", "look up each word", self.ids, "(B, n)", "02"),
+            ("embeddings E[ids]", "E[ids]", self.embedded, "(B, n, d_model)", "02"),
+            ("+ positions", "ac.sinusoidal_positional_encoding", self.x, "(B, n, d_model)", "10"),
+            ("q, k, v = x W + b", "ac.project_qkv", b.q, "(B, n, d_model) x 3", "05"),
+            ("split into heads", "ac.split_heads", b.q_heads, "(B, h, n, d_head)", "08"),
+            ("scores = q k^T / sqrt(d_head)", "q_h @ k_h.swapaxes(-2, -1)", b.scores, "(B, h, n_q, n_k)", "06"),
+            ("padding mask", "ac.padding_mask", b.mask, "(B, 1, 1, n_k)", "09"),
+            ("weights = softmax(masked scores)", "ac.masked_softmax", b.weights, "(B, h, n_q, n_k)", "04, 09"),
+            ("heads = weights v", "weights @ v_h", b.heads, "(B, h, n_q, d_head)", "06"),
+            ("merge the heads", "ac.merge_heads", b.merged, "(B, n, d_model)", "08"),
+            ("attention = merged W_O + b_O", "merged @ w_o", b.attended, "(B, n, d_model)", "08"),
+            ("x1 = LayerNorm(x + attention)", "pretrained.layer_norm", b.x1, "(B, n, d_model)", "14"),
+            ("feed-forward GELU(x1 W_1 + b_1)", "pretrained.gelu", b.hidden, "(B, n, d_ff)", "14"),
+            ("out = LayerNorm(x1 + ... W_2 + b_2)", "pretrained.layer_norm", b.out, "(B, n, d_model)", "14"),
         ]
 
     def table(self) -> str:
@@ -124,27 +152,12 @@ class Flow:
 
 
 def whole_flow(toy: Toy) -> Flow:
-    """Tokens -> embeddings + positions -> q, k, v -> heads -> scores -> mask -> softmax -> weights
-    -> outputs -> merged -> W_O -> residual + LayerNorm -> feed-forward -> residual + LayerNorm."""
-    p, h = toy.layer, toy.num_heads
-    ids = toy.ids                                                  # (b, n) token ids, 0 = [PAD]
+    """Tokens -> embeddings + positions -> the block, step by step (:func:`block_flow`)."""
+    ids = toy.ids                                                  # (B, n) token ids, 0 = [PAD]
     n, d_model = ids.shape[1], toy.d_model
-    embedded = toy.embeddings[ids]                                 # (b, n, d_model): row ids[b, i] of E
-    x = embedded + sinusoidal_positional_encoding(n, d_model)      # (b, n, d_model) + (n, d_model)
-    q, k, v = project_qkv(x, p.w_q, p.w_k, p.w_v)                  # (b, n, d_model) each
-    q, k, v = q + p.b_q, k + p.b_k, v + p.b_v                      # + biases (d_model,)
-    q_h, k_h, v_h = (split_heads(t, h) for t in (q, k, v))         # (b, h, n, d_head)
-    scores = q_h @ k_h.swapaxes(-2, -1) / math.sqrt(q_h.shape[-1])  # (b, h, n, n)
-    mask = padding_mask(toy.lengths, n)[:, None]                   # (b, 1, 1, n): True on real keys
-    weights = masked_softmax(scores, mask)                         # (b, h, n, n): rows sum to 1
-    heads = weights @ v_h                                          # (b, h, n, d_head)
-    merged = merge_heads(heads)                                    # (b, n, d_model)
-    attended = merged @ p.w_o + p.b_o                              # (b, n, d_model)
-    x1 = layer_norm(x + attended, p.ln1_gain, p.ln1_bias)          # residual, then LayerNorm
-    hidden = gelu(x1 @ p.w_1 + p.b_1)                              # (b, n, d_ff)
-    out = layer_norm(x1 + hidden @ p.w_2 + p.b_2, p.ln2_gain, p.ln2_bias)  # (b, n, d_model)
-    return Flow(ids, embedded, x, q, k, v, q_h, k_h, v_h, scores, mask, weights, heads, merged, attended,
-                x1, hidden, out)
+    embedded = toy.embeddings[ids]                                 # (B, n, d_model): row ids[b, i] of E
+    x = embedded + sinusoidal_positional_encoding(n, d_model)      # (B, n, d_model) + (n, d_model)
+    return Flow(ids, embedded, x, block_flow(x, toy.layer, toy.num_heads, toy.lengths))
 
 
 # ---------------------------------------------------------------- 2. the block in one screen
@@ -152,15 +165,16 @@ def whole_flow(toy: Toy) -> Flow:
 def transformer_block(x, p: Layer, num_heads: int, mask=None, eps: float = 1e-12):
     """One encoder block, post-LayerNorm (as in BERT and MiniLM); returns ``(x, weights)``.
 
-    x (b, n, d_model); p holds the block's weights in the row convention (x @ W);
-    mask broadcastable to (b, n_q, n_k), True = may attend (e.g. ac.padding_mask(lengths, n)).
+    x (B, n, d_model); p holds the block's weights in the row convention (x @ W);
+    mask broadcastable to (B, n_q, n_k), True = may attend (e.g. ac.padding_mask(lengths, n)).
+    Line for line the ``pretrained.encoder_layer`` that lesson 14's model runs.
     """
     a, weights = multi_head_attention(x, x, x, p.w_q, p.w_k, p.w_v, p.w_o, num_heads, mask=mask,
-                                      b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o)  # (b, n, d_model)
+                                      b_q=p.b_q, b_k=p.b_k, b_v=p.b_v, b_o=p.b_o)  # (B, n, d_model)
     x = layer_norm(x + a, p.ln1_gain, p.ln1_bias, eps)            # 1. attention, residual, LayerNorm
-    f = gelu(x @ p.w_1 + p.b_1) @ p.w_2 + p.b_2                   # (b, n, d_ff) -> (b, n, d_model)
+    f = gelu(x @ p.w_1 + p.b_1) @ p.w_2 + p.b_2                   # (B, n, d_ff) -> (B, n, d_model)
     x = layer_norm(x + f, p.ln2_gain, p.ln2_bias, eps)            # 2. feed-forward, residual, LayerNorm
-    return x, weights                                             # (b, n, d_model), (b, h, n, n)
+    return x, weights                                             # (B, n, d_model), (B, h, n, n)
 
 
 def torch_block(p: Layer, num_heads: int, eps: float = 1e-12, norm_first: bool = False):
@@ -225,23 +239,25 @@ class _torch_fast_path:
 
 
 def real_tokens(a, lengths):
-    """The rows of a (b, n, ...) that are real tokens, stacked: (sum(lengths), ...)."""
+    """The rows of a (B, n, ...) that are real tokens, stacked: (sum(lengths), ...)."""
     return np.concatenate([a[i, :length] for i, length in enumerate(lengths)])
 
 
 @dataclass(frozen=True)
 class ToyCheck:
     """Largest differences on the toy's real tokens."""
-    block_vs_flow: float       # transformer_block vs whole_flow (the same maths, two arrangements)
-    block_vs_torch: float      # transformer_block vs torch.nn.TransformerEncoderLayer
+    block_vs_flow: float               # transformer_block vs whole_flow (the same maths, two arrangements)
+    block_vs_torch: float | None       # vs torch.nn.TransformerEncoderLayer (None: not run)
 
 
-def check_toy(toy: Toy) -> ToyCheck:
+def check_toy(toy: Toy, with_torch: bool = False) -> ToyCheck:
+    """transformer_block against the step-by-step flow, and (``with_torch=True``, which imports
+    PyTorch: a few seconds) against ``torch.nn.TransformerEncoderLayer`` holding the same weights."""
     flow = whole_flow(toy)
     out, _ = transformer_block(flow.x, toy.layer, toy.num_heads, padding_mask(toy.lengths, flow.x.shape[1]))
-    by_torch = run_torch_block(torch_block(toy.layer, toy.num_heads), flow.x, toy.lengths)
     diff = functools.partial(_max_diff, lengths=toy.lengths)
-    return ToyCheck(diff(out, flow.out), diff(out, by_torch))
+    by_torch = run_torch_block(torch_block(toy.layer, toy.num_heads), flow.x, toy.lengths) if with_torch else None
+    return ToyCheck(diff(out, flow.block.out), None if by_torch is None else diff(out, by_torch))
 
 
 def _max_diff(a, b, lengths) -> float:
@@ -266,60 +282,68 @@ def try_load_model(dtype=np.float32):
 
 @dataclass(frozen=True)
 class ModelCheck:
-    """The block on all-MiniLM-L6-v2's weights, on the real tokens of ``texts``."""
+    """The step-by-step block on all-MiniLM-L6-v2's weights, on the real tokens of ``texts``."""
     texts: tuple
     lengths: tuple
     dtype: str
-    layer0_vs_lesson14: float   # transformer_block vs pretrained.encoder_layer, layer 0
-    layer0_vs_torch: float      # transformer_block vs torch.nn.TransformerEncoderLayer, layer 0
-    stack_vs_model: float       # embeddings + 6 x transformer_block vs model.forward(texts).hidden
-    scale: float                # the largest |value| of the layer-0 output (what the differences compare to)
+    layer0_vs_lesson14: float        # block_flow vs pretrained.encoder_layer (lesson 14's code), layer 0
+    stack_vs_model: float            # embeddings + 6 x block_flow vs model.forward(texts).hidden
+    scale: float                     # the largest |value| of the layer-0 output (what the differences compare to)
+    layer0_vs_torch: float | None = None   # transformer_block vs torch.nn.TransformerEncoderLayer (None: not run)
+
+    def differences(self) -> tuple:
+        return tuple(d for d in (self.layer0_vs_lesson14, self.stack_vs_model, self.layer0_vs_torch) if d is not None)
 
     def report(self) -> str:
-        return "\n".join([
-            f"{len(self.texts)} sentences, {sum(self.lengths)} real tokens, {self.dtype}",
-            f"layer 0: transformer_block vs lesson 14's encoder_layer    max |difference| = {self.layer0_vs_lesson14:.1e}",
-            f"layer 0: transformer_block vs torch TransformerEncoderLayer max |difference| = {self.layer0_vs_torch:.1e}",
-            f"6 layers: our stack vs the model's own hidden states      max |difference| = {self.stack_vs_model:.1e}",
-            f"(the layer-0 output's entries reach {self.scale:.1f} in size)"])
+        lines = [f"{len(self.texts)} sentences, {sum(self.lengths)} real tokens, {self.dtype}",
+                 f"layer 0:  block_flow vs lesson 14's encoder_layer          max |difference| = {self.layer0_vs_lesson14:.1e}",
+                 f"6 layers: block_flow stacked vs the model's hidden states  max |difference| = {self.stack_vs_model:.1e}"]
+        if self.layer0_vs_torch is not None:
+            lines.append(f"layer 0:  transformer_block vs torch TransformerEncoderLayer max |difference| = "
+                         f"{self.layer0_vs_torch:.1e}")
+        lines.append(f"(the layer-0 output's entries reach {self.scale:.1f} in size)")
+        return "\n".join(lines)
 
 
 def embed_tokens(model, batch):
-    """LayerNorm(E_token[ids] + E_position[0..n-1] + E_type[0]): (b, n, d_model), as lesson 14."""
+    """Lesson 14's embeddings: LayerNorm(E_token[ids] + E_position[0..n-1] + E_type[0]), (B, n, d_model).
+
+    Unlike the toy's E[ids] + sinusoidal P: MiniLM learns its position table, adds a token-type
+    vector (type 0 for a single sentence) and normalises the sum."""
     e = model.embeddings
     n = batch.ids.shape[1]
-    x = e.token[batch.ids] + e.position[:n] + e.token_type[0]     # (b, n, d) + (n, d) + (d,)
+    x = e.token[batch.ids] + e.position[:n] + e.token_type[0]     # (B, n, d) + (n, d) + (d,)
     return layer_norm(x, e.ln_gain, e.ln_bias, model.config.eps)
 
 
 def run_stack(model, batch):
-    """Our block, once per layer of the model: the last hidden states (b, n, d_model)."""
+    """The step-by-step block, once per layer of the model: the last hidden states (B, n, d_model)."""
     c = model.config
-    mask = padding_mask(batch.lengths, batch.ids.shape[1])       # (b, 1, n)
     x = embed_tokens(model, batch)
     for p in model.layers:
-        x, _ = transformer_block(x, p, c.num_heads, mask, c.eps)
+        x = block_flow(x, p, c.num_heads, batch.lengths, c.eps).out
     return x
 
 
-def compare_with_minilm(model, texts=MODEL_SENTENCES, with_torch: bool = True) -> ModelCheck:
-    """Run :func:`transformer_block` with the model's weights and compare (see :class:`ModelCheck`)."""
+def compare_with_minilm(model, texts=MODEL_SENTENCES, with_torch: bool = False) -> ModelCheck:
+    """Run :func:`block_flow` with the model's weights and compare (see :class:`ModelCheck`);
+    ``with_torch=True`` also compares :func:`transformer_block` with PyTorch's layer (imports torch)."""
     from ..pretrained import encoder_layer
 
     c = model.config
     batch = model.batch(list(texts))
     mask = padding_mask(batch.lengths, batch.ids.shape[1])
     x0 = embed_tokens(model, batch)
-    ours, _ = transformer_block(x0, model.layers[0], c.num_heads, mask, c.eps)
+    ours = block_flow(x0, model.layers[0], c.num_heads, batch.lengths, c.eps).out
     lesson14, _ = encoder_layer(x0, model.layers[0], c.num_heads, mask, c.eps)
-    by_torch = (run_torch_block(torch_block(model.layers[0], c.num_heads, c.eps), x0, batch.lengths)
-                if with_torch else lesson14)
-    stack = run_stack(model, batch)
-    hidden = model.forward(batch).hidden
     diff = functools.partial(_max_diff, lengths=batch.lengths)
+    by_torch = None
+    if with_torch:
+        block, _ = transformer_block(x0, model.layers[0], c.num_heads, mask, c.eps)
+        by_torch = diff(block, run_torch_block(torch_block(model.layers[0], c.num_heads, c.eps), x0, batch.lengths))
     return ModelCheck(tuple(texts), tuple(int(n) for n in batch.lengths), str(model.dtype), diff(ours, lesson14),
-                      diff(ours, by_torch) if with_torch else float("nan"), diff(stack, hidden),
-                      float(np.abs(real_tokens(ours, batch.lengths)).max()))
+                      diff(run_stack(model, batch), model.forward(batch).hidden),
+                      float(np.abs(real_tokens(ours, batch.lengths)).max()), by_torch)
 
 
 def model_check_text(check) -> str:
@@ -332,11 +356,11 @@ def model_check_text(check) -> str:
 
 
 def model_check_verdict(check, tolerance: float = 1e-5) -> str:
-    """One stable line: do all three comparisons agree within ``tolerance`` (float32 rounding)?"""
+    """One stable line: do the comparisons agree within ``tolerance`` (float32 rounding)?"""
     if check is None:
         return "Skipped (no model package)."
-    worst = max(check.layer0_vs_lesson14, check.layer0_vs_torch, check.stack_vs_model)
-    return f"all three agree within {tolerance:.0e}: {worst < tolerance}"
+    found = check.differences()
+    return f"{'all' if len(found) > 2 else 'both'} agree within {tolerance:.0e}: {max(found) < tolerance}"
 
 
 # ---------------------------------------------------------------- the flow as a picture
@@ -391,11 +415,14 @@ def plot_flow(flow: Flow):
 
 @dataclass(frozen=True)
 class Panel:
-    """One heatmap of the gallery's figure."""
+    """One heatmap of the gallery's figure: ``matrix`` (n_rows, n_cols), its labels, and what a row
+    and a column are (``row_name``, ``col_name``: printed beside the labels)."""
     title: str
     matrix: np.ndarray
     rows: tuple
     cols: tuple
+    row_name: str = "query"
+    col_name: str = "key"
 
 
 @dataclass(frozen=True)
@@ -460,8 +487,8 @@ def _softmax_no_max():
     return Symptom("04", "softmax", "softmax without subtracting the max", "NaN", "NaN weights",
                    nan_bad, nan_good,
                    f"{nan_bad} of {bad.size} weights NaN (exp(1000) = inf, inf / inf = NaN); right: {nan_good} NaN",
-                   m.hint, (Panel("right: stable softmax", good, rows, ("key 0", "key 1", "key 2")),
-                            Panel("mistake: exp(x) / sum exp(x)", bad, rows, ("key 0", "key 1", "key 2"))))
+                   m.hint, (Panel("right: stable softmax", good, rows, ("key 0", "key 1", "key 2"), "scores"),
+                            Panel("mistake: exp(x) / sum exp(x)", bad, rows, ("key 0", "key 1", "key 2"), "scores")))
 
 
 def _qkv_transposed():
@@ -486,7 +513,7 @@ def _qkv_transposed():
                    f"rows still sum to 1, but a new query for 'on' moves the rows of the other words by "
                    f"{moved_bad:.2f}; right: {moved_good:.3f}",
                    m.hint, (Panel("right: softmax(q k^T), row = one query", good, words, words),
-                            Panel("mistake: softmax(k q^T), row = one key", bad, words, words)),
+                            Panel("mistake: softmax(k q^T), row = one key", bad, words, words, "key", "query")),
                    extra={"row_sums": bad.sum(axis=-1)})
 
 
@@ -524,8 +551,8 @@ def _cross_self():
                    "max |change of the output| for another source sentence", float(moved_bad), float(moved_good),
                    f"weights {bad.shape}, not {good.shape}: another source sentence moves the output by "
                    f"{moved_bad:.3f}; right: by {moved_good:.2f}",
-                   m.hint, (Panel("right: decoder reads the source (3, 5)", good, tgt, src),
-                            Panel("mistake: decoder reads itself (3, 3)", bad, tgt, tgt)))
+                   m.hint, (Panel("right: decoder reads the source (3, 5)", good, tgt, src, "target", "source (keys)"),
+                            Panel("mistake: decoder reads itself (3, 3)", bad, tgt, tgt, "target", "target (keys)")))
 
 
 def _mha_case(seed=8, n=4, d_model=8):
@@ -553,7 +580,7 @@ def _mha_no_transpose():
                    f"head 0 is cut from tokens 0-1 only: new tokens 2-3 move its weights by {moved_bad:.3f}; "
                    f"right: by {moved_good:.2f}",
                    m.hint, (Panel("right: head 0, rows = the 4 tokens", good[0], words, words),
-                            Panel("mistake: head 0, rows = halves of tokens 0-1", bad[0], halves, halves)))
+                            Panel("mistake: head 0, rows = halves of tokens 0-1", bad[0], halves, halves, "query piece", "key piece")))
 
 
 def _mha_shared():
@@ -569,8 +596,8 @@ def _mha_shared():
     return Symptom("08", "multi_head_attention", "every head uses head 0's columns", "all heads the same",
                    "max |head 0 - head 1|", float(same_bad), float(same_good),
                    f"head 0 and head 1 differ by at most {same_bad:.3f}; right: by up to {same_good:.2f}",
-                   m.hint, (Panel("right: heads 0 and 1", good.reshape(-1, 4), rows, words),
-                            Panel("mistake: heads 0 and 1", bad.reshape(-1, 4), rows, words)))
+                   m.hint, (Panel("right: heads 0 and 1", good.reshape(-1, 4), rows, words, "head, query"),
+                            Panel("mistake: heads 0 and 1", bad.reshape(-1, 4), rows, words, "head, query")))
 
 
 def _causal_qkv(seed=9, n=5, d=4):
@@ -601,8 +628,8 @@ def _causal_upper():
     return Symptom("09", "causal_mask", "causal mask as the upper triangle", "the future leaks",
                    "max |change of outputs 0-3| when token 4 changes", float(past_bad), float(past_good),
                    f"changing the last word moves the earlier outputs by up to {past_bad:.2f}; right: {past_good:.3f}",
-                   m.hint, (Panel("right: |change| when 'mats' changes", delta_good, WORDS5, cols),
-                            Panel("mistake: |change| when 'mats' changes", delta_bad, WORDS5, cols)),
+                   m.hint, (Panel("right: |change| when 'mats' changes", delta_good, WORDS5, cols, "output of", "feature"),
+                            Panel("mistake: |change| when 'mats' changes", delta_bad, WORDS5, cols, "output of", "feature")),
                    vrange=(0.0, hi), colour_label="|change of the output|")
 
 
@@ -656,8 +683,8 @@ def _padding_query_axis():
                    "largest weight a real token puts on [PAD] keys", float(on_pad_bad.max()), float(on_pad_good.max()),
                    f"'the cat sat' puts {_rows_range(on_pad_bad)} of each real token's weight on [PAD]; "
                    f"right: {on_pad_good.max():.2f}",
-                   m.hint, (Panel("right: (b, 1, n) hides [PAD] keys", good, words, words),
-                            Panel("mistake: (b, n, 1) hides [PAD] queries", bad, words, words)))
+                   m.hint, (Panel("right: (B, 1, n) hides [PAD] keys", good, words, words),
+                            Panel("mistake: (B, n, 1) hides [PAD] queries", bad, words, words)))
 
 
 def _masked_nan_rows():
@@ -699,8 +726,8 @@ def _pe_sign():
     return Symptom("10", "sinusoidal_positional_encoding", "position times 10000^(2i/d), not divided",
                    "neighbouring positions look unrelated", "mean cosine of PE[p] and PE[p+1]", c_bad, c_good,
                    f"mean cosine of neighbouring positions' codes {c_bad:.2f}; right: {c_good:.2f}",
-                   m.hint, (Panel("right: PE (position x column)", good, rows, cols),
-                            Panel("mistake: PE (position x column)", bad, rows, cols)), vrange=(-1.0, 1.0),
+                   m.hint, (Panel("right: PE = sin, cos(p / 10000^(2i/d))", good, rows, cols, "position", "column of PE"),
+                            Panel("mistake: sin, cos(p * 10000^(2i/d))", bad, rows, cols, "position", "column of PE")), vrange=(-1.0, 1.0),
                    colour_label="code value")
 
 
@@ -728,22 +755,37 @@ def _online_not_rescaled():
     m = find_mistake("online_softmax", "_sum_not_rescaled")
 
     rng = _rng(13)
-    scores = np.linspace(-2.0, 2.0, 8) + 0.5 * rng.standard_normal(8)   # the max grows block after block
+    scores = np.linspace(-2.0, 2.0, 8) + 0.5 * rng.standard_normal(8)   # rising scores: the max keeps growing
     values = rng.standard_normal((8, 3))
     sizes = range(1, 9)
     bad = np.array([m.buggy(scores, values, b) for b in sizes])
     good = np.array([reference(scores, values, b) for b in sizes])
+    sums = np.array([m.buggy(scores, np.ones((8, 1)), b)[0] for b in sizes])   # values 1: the weights' sum
     spread_bad, spread_good = np.ptp(bad, axis=0).max(), np.ptp(good, axis=0).max()
-    rows, cols = tuple(f"blocks of {b}" for b in sizes), ("o[0]", "o[1]", "o[2]")
+    rows, cols = tuple(str(b) for b in sizes), ("o[0]", "o[1]", "o[2]")
     lo, hi = float(min(bad.min(), good.min())), float(max(bad.max(), good.max()))
     return Symptom("13", "online_softmax", "running sum not rescaled when the max grows",
                    "the answer depends on the block size", "spread of the output over block sizes 1-8",
                    float(spread_bad), float(spread_good),
-                   f"block sizes 1-8 give outputs {spread_bad:.2f} apart; right: "
+                   f"block sizes 1-8 give outputs {spread_bad:.2f} apart, its weights summing to "
+                   f"{_rows_range(sums)}; right: "
                    f"{'below 1e-12 (rounding)' if spread_good < 1e-12 else f'{spread_good:.1e}'}",
-                   m.hint, (Panel("right: the same for every block size", good, rows, cols),
-                            Panel("mistake: changes with the block size", bad, rows, cols)),
-                   vrange=(lo, hi), colour_label="output value")
+                   m.hint, (Panel("right: the same for every block size", good, rows, cols, "block size", "output feature"),
+                            Panel("mistake: changes with the block size", bad, rows, cols, "block size", "output feature")),
+                   vrange=(lo, hi), colour_label="output value", extra={"weight_sums": sums})
+
+
+# How the notebook groups the symptoms (every gallery title in exactly one kind; a test keeps it so).
+SYMPTOM_KINDS = {
+    "Non-finite numbers": ("softmax without subtracting the max", "no guard for a row with nothing to attend to"),
+    "Weights that are not distributions": ("mask applied after the softmax",
+                                           "running sum not rescaled when the max grows"),
+    "Right sums, wrong dependence": ("weights built as k q^T (transposed)", "keys and values from the decoder",
+                                     "heads split without the transpose", "every head uses head 0's columns",
+                                     "causal mask as the upper triangle", "no tanh between the query and key parts"),
+    "Right sums, wrong sizes": ("no 1/sqrt(d_k) scaling (d_k = 64)", "hidden scores set to 0, not -inf",
+                                "padding mask on the query axis", "position times 10000^(2i/d), not divided"),
+}
 
 
 GALLERY = (_softmax_no_max, _qkv_transposed, _sdpa_no_scale, _cross_self, _mha_no_transpose, _mha_shared,
@@ -765,45 +807,150 @@ def gallery_table(symptoms=None) -> str:
     return "\n".join(f"{s.label:<{width}}   -> {s.kind}\n      {s.line}" for s in symptoms)
 
 
+class GalleryFigure:
+    """The gallery's one figure: the right version and the mistake side by side, on one colour scale.
+
+    Built once with a fixed layout; ``show(symptom)`` changes only animated artists (the two images,
+    their labels and numbers drawn from cached bitmaps, the titles, the colour bar's numbers), so moving
+    to another mistake never redraws the whole figure (``viz.to_png`` repaints just those artists).
+    ``fig`` is the matplotlib Figure; ``png()`` renders it.
+    """
+
+    WIDTH, HEIGHT = 9.6, 4.0                       # inches, for every mistake
+    LEFTS, BOTTOM, PANEL_W, PANEL_H = (0.13, 0.59), 0.155, 0.315, 0.65     # figure fractions
+    TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)            # where the colour bar is labelled (fractions of its range)
+    LABEL_SIZE, NUMBER_SIZE = 8.5, 8.5             # points
+
+    def __init__(self, symptom: Symptom | None = None):
+        import matplotlib as mpl
+
+        from .. import viz
+
+        self.fig, _ = viz.new_figure(0, width=self.WIDTH, height=self.HEIGHT)
+        self.fig.set_layout_engine("none")         # fixed positions: nothing to solve, ever
+        cmap = mpl.colormaps[viz.CMAP].with_extremes(bad="#bbbbbb")   # NaN cells grey
+        self.panels = [self._panel(left, cmap, viz._StampText) for left in self.LEFTS]
+        cax = self.fig.add_axes((0.925, self.BOTTOM, 0.014, self.PANEL_H))
+        cax.imshow(np.linspace(1.0, 0.0, 256)[:, None], cmap=cmap, vmin=0, vmax=1, aspect="auto",
+                   extent=(0, 1, 0, 1), interpolation="nearest")   # a fixed gradient: background
+        cax.set_axis_off()
+        cax.set_xlim(0, 1)
+        cax.set_ylim(0, 1)
+        for f in self.TICKS:
+            cax.plot([1.0, 1.4], [f, f], color="0.2", lw=0.8, clip_on=False)
+        self.bar_labels = viz._StampText(cax, size=8.0, ha="left", va="center", offset=(5, 0))
+        self.bar_title = self.fig.text(0.995, self.BOTTOM + self.PANEL_H / 2, "", rotation=90, ha="right",
+                                       va="center", fontsize=8.5, animated=True)
+        self.title = self.fig.text(0.5, 0.955, "", ha="center", va="center", fontsize=10.5, fontweight="bold",
+                                   animated=True)
+        self.symptom = None
+        if symptom is not None:
+            self.show(symptom)
+
+    def _panel(self, left, cmap, stamp_text):
+        ax = self.fig.add_axes((left, self.BOTTOM, self.PANEL_W, self.PANEL_H))
+        ax.set_axis_off()
+        image = ax.imshow(np.zeros((1, 1)), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                          extent=(0, 1, 1, 0), animated=True)       # always fills the panel, row 0 on top
+        ax.set_xlim(0, 1)
+        ax.set_ylim(1, 0)
+
+        def text(**kwargs):
+            artist = stamp_text(ax, **kwargs)
+            artist.set_zorder(2)                    # above the image
+            return artist
+
+        return {"ax": ax, "image": image,
+                "numbers": text(size=self.NUMBER_SIZE),
+                "rows": text(size=self.LABEL_SIZE, ha="right", va="center", offset=(-4, 0)),
+                "cols": text(size=self.LABEL_SIZE, ha="center", va="top", offset=(0, -4)),
+                "row_name": text(size=self.LABEL_SIZE, ha="right", va="top", offset=(-4, -4)),
+                "col_name": text(size=self.LABEL_SIZE, ha="center", va="top", offset=(0, -19)),
+                "title": text(size=10.0, weight="bold", ha="center", va="bottom", offset=(0, 5))}
+
+    def show(self, s: Symptom):
+        """Draw mistake ``s`` (right panel, mistake panel, colour scale, titles); returns self."""
+        lo, hi = s.vrange
+        for panel, data in zip(self.panels, s.panels):
+            m = np.asarray(data.matrix, dtype=float)
+            n_rows, n_cols = m.shape
+            image = panel["image"]
+            image.set_data(np.ma.masked_invalid(m))
+            image.set_clim(lo, hi)
+            xs, ys = (np.arange(n_cols) + 0.5) / n_cols, (np.arange(n_rows) + 0.5) / n_rows
+            panel["rows"].set_items(data.rows, np.stack([np.zeros(n_rows), ys], -1), ["black"] * n_rows)
+            shown = np.arange(0, n_cols, 2 if n_cols > 12 else 1)      # every other label when they crowd
+            cols = [str(data.cols[j]) for j in shown]
+            panel["cols"].set_items(cols, np.stack([xs[shown], np.ones(len(shown))], -1), ["black"] * len(shown),
+                                    offset=_baselines(cols, self.LABEL_SIZE, self.fig.dpi, -4))
+            panel["row_name"].set_items([f"rows: {data.row_name}"], [(0.0, 1.0)], ["0.35"])
+            panel["col_name"].set_items([f"columns: {data.col_name}"], [(0.5, 1.0)], ["0.35"])
+            panel["title"].set_items([data.title], [(0.5, 0.0)], ["black"])
+            if max(n_rows, n_cols) <= 8:            # numbers in the cells while they fit
+                grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+                values = m.ravel()
+                rgba = image.cmap(image.norm(np.nan_to_num(values, nan=lo)))
+                light = rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722]) >= 0.5
+                strings = ["NaN" if np.isnan(v) else f"{v + 0.0:.2f}" for v in values]
+                colours = ["#b00020" if np.isnan(v) else ("black" if li else "white") for v, li in zip(values, light)]
+                panel["numbers"].set_items(strings, grid, colours)
+            else:
+                panel["numbers"].set_items([], np.zeros((0, 2)), [])
+        self.bar_labels.set_items([f"{lo + f * (hi - lo) + 0.0:.2f}" for f in self.TICKS],
+                                  [(1.0, f) for f in self.TICKS], ["black"] * len(self.TICKS))
+        self.bar_title.set_text(s.colour_label)
+        self.title.set_text(f"L{s.lesson} · {s.title}: {s.kind}")
+        self.symptom = s
+        return self
+
+    def png(self) -> bytes:
+        from .. import viz
+
+        return viz.to_png(self.fig)
+
+    @property
+    def full_draws(self) -> int:
+        """How often the whole figure was drawn (1 after the first render, if updates stay cheap)."""
+        renderer = getattr(self.fig, "_ac_renderer", None)
+        return 0 if renderer is None else renderer.full_draws
+
+
+@functools.lru_cache(maxsize=512)
+def _ascent(text: str, size: float, dpi: float) -> float:
+    """Pixels from the top of ``text``'s ink box to its baseline (as Agg lays the string out)."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    _, height, descent = RendererAgg(1, 1, dpi).get_text_width_height_descent(text, FontProperties(size=size),
+                                                                             ismath=False)
+    return height - descent
+
+
+def _baselines(labels, size, dpi, dy) -> np.ndarray:
+    """Per-label offsets (points) that put top-anchored labels on one baseline ("on" and "the" alike)."""
+    ascents = np.array([_ascent(str(t), size, dpi) for t in labels])
+    return np.stack([np.zeros(len(ascents)), dy - (ascents.max() - ascents) * 72.0 / dpi], -1)
+
+
 def plot_symptom(s: Symptom):
-    """The right version and the mistake side by side, as two heatmaps on one colour scale."""
-    from matplotlib.patches import Rectangle
-
-    from .. import viz
-
-    n_cols = max(p.matrix.shape[1] for p in s.panels)
-    n_rows = max(p.matrix.shape[0] for p in s.panels)
-    width = min(11.0, max(8.0, 2.4 + 2 * (1.0 + 0.5 * n_cols)))
-    height = 1.9 + 0.32 * n_rows if n_rows <= 8 else 2.0 + 0.2 * n_rows
-    fig, axes = viz.new_figure(2, width=width, height=height)
-    lo, hi = s.vrange
-    annotate = max(n_rows, n_cols) <= 8
-    for ax, panel, last in zip(axes, s.panels, (False, True)):
-        matrix = np.asarray(panel.matrix, dtype=float)
-        viz.heatmap(np.nan_to_num(matrix, nan=lo), panel.rows, panel.cols, ax=ax, title=panel.title,
-                    annotate=annotate, vmin=lo, vmax=hi, colorbar=last, xlabel="", ylabel="",
-                    colorbar_label=s.colour_label if last else None)
-        for i, j in np.argwhere(np.isnan(matrix)):        # heatmaps refuse NaN: grey cells that say so
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#bbbbbb", edgecolor="white", zorder=10,
-                                   animated=True))
-            ax.text(j, i, "NaN", ha="center", va="center", fontsize=8, color="#b00020", zorder=11, animated=True)
-    fig.suptitle(f"L{s.lesson} · {s.title}: {s.kind}", fontsize=10, fontweight="bold")
-    return fig
+    """The right version and the mistake side by side (a :class:`GalleryFigure` showing ``s``): the Figure."""
+    return GalleryFigure(s).fig
 
 
 class MistakeGallery:
     """Pick a mistake: its figure (right vs with the mistake), the measured symptom and the checker's hint.
 
     ``.select(i)`` or ``.select("title")`` does what the dropdown does; ``.text`` is the summary;
-    ``.png`` the figure shown. Each figure is drawn the first time it is picked, then kept.
-    Displays as the live widget (with a kernel) and as the figure and text (without one).
+    ``.png`` the figure shown. One figure serves every mistake (:class:`GalleryFigure`): a pick
+    repaints only what changes. Displays as the live widget (with a kernel) and as the figure and
+    text (without one).
     """
 
     def __init__(self, selected=0, symptoms=None):
         import ipywidgets as W
 
         self.symptoms = gallery() if symptoms is None else tuple(symptoms)
-        self._pngs: dict = {}
+        self.figure = GalleryFigure()
         self.dropdown = W.Dropdown(options=[(s.label, i) for i, s in enumerate(self.symptoms)], value=0,
                                    description="mistake", layout=W.Layout(width="520px"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
@@ -832,11 +979,7 @@ class MistakeGallery:
         if self.dropdown.value != i:
             self.dropdown.value = i                  # observe() calls back here, with the same i
         s = self.symptoms[i]
-        if i not in self._pngs:
-            from .. import viz
-
-            self._pngs[i] = viz.to_png(plot_symptom(s))
-        self.png = self._pngs[i]
+        self.png = self.figure.show(s).png()
         self.text = self._summary(s)
         self.image.value = self.png
         self.summary.value = ("<pre style='margin:0.3em 0;white-space:pre-wrap'>"
