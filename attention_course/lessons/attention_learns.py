@@ -7,9 +7,10 @@ Two tasks whose solution *is* an attention pattern:
 * ``recall`` (by content): "a3 c7 b1 e5 | c?" -> 7. The query item (the last one) must put its
   weight on the item with the same letter, wherever that item happens to be.
 
-The model (:class:`TinyAttentionModel`): token embedding + sinusoidal positions (lesson 10, fixed)
-+ one ``ac.MultiHeadAttention`` layer + a linear read-out. No residual path and no MLP: the only
-way information moves from one position to another is through the attention weights.
+The model (:class:`TinyAttentionModel`): token embedding + a learned table of positions (or, to
+compare, lesson 10's fixed sinusoidal codes) + one ``ac.MultiHeadAttention`` layer + a linear
+read-out. No residual path and no MLP: the only way information moves from one position to
+another is through the attention weights.
 
 Everything is seeded (``torch.manual_seed`` for the parameters, a ``torch.Generator`` for the
 data) and runs in float64 on one thread (restored afterwards), so a run repeats exactly on one
@@ -157,8 +158,9 @@ class TinyAttentionModel(nn.Module):
 
     tokens (batch, n, parts) -> logits (batch, n, n_classes), weights (batch, heads, n, n).
     Each part of a token (recall: its letter and its digit) has its own embedding table; a
-    token's vector is the sum of its parts' vectors. The positions are the fixed sinusoidal
-    codes of lesson 10: nothing about positions is learned except how W_Q and W_K read them.
+    token's vector is the sum of its parts' vectors. ``positions="learned"`` (the default): a
+    table P (n, d_model) learned like the embeddings; ``"sinusoidal"``: lesson 10's fixed codes,
+    where only W_Q and W_K can learn how to read them.
     """
 
     def __init__(self, vocab_sizes, n_positions: int, n_classes: int, d_model: int = 32, num_heads: int = 1,
@@ -293,8 +295,10 @@ class Run:
     snapshots: list = field(default_factory=list)
     losses: list = field(default_factory=list)       # training loss of every step
     steps: int = 0
+    every: int = 5                                   # a snapshot at step 0 and every ``every`` steps
     seconds: float = 0.0
     removed: int = 0                                 # held-out sequences dropped because training saw them
+    view: object = field(default=None, repr=False)   # train_live's TrainingView (None for train)
 
     @property
     def accuracy(self) -> float:
@@ -314,7 +318,7 @@ class Run:
     def summary(self) -> str:
         """Stable text: accuracies as whole percents, steps at the snapshots."""
         first = self.first_step_reaching(0.99)
-        reached = f"reached >= 99 % at step {first}" if first is not None else "did not reach 99 %"
+        reached = f"first >= 99% at step {first}" if first is not None else "never >= 99%"
         return (f"{self.task.name}: {self.steps} steps of {self.task.batch_size} sequences; "
                 f"held-out accuracy {self.snapshots[0].accuracy:.0%} before, {self.accuracy:.0%} after "
                 f"(chance {self.task.chance:.0%}); {reached}; measured on {len(self.test)} held-out "
@@ -376,7 +380,7 @@ def train(task, steps: int | None = None, *, seed: int = 0, d_model: int = 32, n
         data = torch.Generator().manual_seed(seed)
         batches = [sample(task, task.batch_size, data) for _ in range(steps)]
         test, removed = held_out(task, n_test, seed, batches)
-        run = Run(task, model, test, removed=removed)
+        run = Run(task, model, test, every=snapshot_every, removed=removed)
         optimizer = Adam(model.parameters(), lr=task.lr)
         run.snapshots.append(snapshot(model, 0, run))
         if on_snapshot is not None:
@@ -418,9 +422,11 @@ def weight_split(run: Run) -> tuple[float, float, float]:
     return tuple(float(r.mean()) for r in rows)
 
 
-def neighbour_cosine(run: Run) -> tuple[float, float]:
-    """Mean cosine similarity between the position vectors P[i] and P[i+1], and P[i] and P[i+2]."""
-    p = run.model.positions.detach()
+def neighbour_cosine(run_or_model) -> tuple[float, float]:
+    """Mean cosine similarity between the position vectors P[i] and P[i+1], and P[i] and P[i+2],
+    of a trained run's model or of any model (e.g. a fresh one: the table before training)."""
+    model = run_or_model.model if isinstance(run_or_model, Run) else run_or_model
+    p = model.positions.detach()
     return tuple(float(F.cosine_similarity(p[:-k], p[k:], dim=-1).mean()) for k in (1, 2))
 
 
@@ -432,7 +438,8 @@ def plot_positions(runs: dict):
     for ax, (title, run) in zip(np.atleast_1d(axes), runs.items()):
         mean = measure(run.model, run.test, run.task)[2].mean(0)
         viz.heatmap(mean, [str(i) for i in range(run.task.n)], [str(j) for j in range(run.task.n)], ax=ax,
-                    title=title, xlabel="key position", ylabel="query: output position")
+                    title=title, xlabel="key position", ylabel="query: output position",
+                    colorbar_label="mean attention weight")
         _outline(ax, target_pattern(run.task, run.test[:1])[0])
     return fig
 
@@ -440,18 +447,22 @@ def plot_positions(runs: dict):
 # ---------------------------------------------------------------- ablation
 @dataclass
 class Ablation:
-    """Held-out accuracy of one trained model with its attention weights replaced.
+    """Held-out accuracy of one trained model with its attention weights replaced, and the
+    baselines to read each replacement against.
 
     ``learned``: its own weights; ``swapped``: each sequence gets the weights the model computed
-    for another sequence; ``uniform``: every weight 1/n. Two baselines: ``chance``, guessing a
-    digit at random; ``blind``, the best guess of someone who knows *which* digits are in the
-    sequence but not *where* (the commonest one) — all that an average over the positions keeps.
+    for another sequence; ``uniform``: every weight 1/n. Baselines (no model): ``chance``, a
+    random digit; ``random_key``, reading one key of the sequence at random (what sharp weights
+    aimed at the wrong place give: the baseline for ``swapped``); ``blind``, the best guess of
+    someone who knows which digits are in the sequence and how often, but not where (the
+    commonest one): no more than an average over the positions keeps (the ceiling for ``uniform``).
     """
     task: str
     learned: float
     swapped: float
     uniform: float
     chance: float
+    random_key: float
     blind: float
 
 
@@ -462,16 +473,33 @@ def ablate(run: Run) -> Ablation:
     uniform = torch.full_like(weights, 1.0 / weights.shape[-1])          # every key gets 1/n
     swapped = weights.roll(1, dims=0)                                    # sequence k gets k-1's weights
     return Ablation(task.name, measure(model, test, task)[0], measure(model, test, task, swapped)[0],
-                    measure(model, test, task, uniform)[0], task.chance, blind_accuracy(task, test))
+                    measure(model, test, task, uniform)[0], task.chance, random_key_accuracy(task, test),
+                    blind_accuracy(task, test))
+
+
+def _key_digits(task: Task, batch: Batch) -> torch.Tensor:
+    """The digits a query could read, (m, k): reverse, every position's; recall, the items'."""
+    return batch.tokens[..., 0] if task.name == "reverse" else batch.tokens[:, :-1, 1]
+
+
+def random_key_accuracy(task, batch: Batch) -> float:
+    """Expected accuracy of reading one key of the sequence at random (reverse: one of the n
+    positions; recall: one of the items) and answering its digit. Recall: 1/4 for the right
+    item, plus the chance that another item holds the same digit (about 3/4 x 1/10)."""
+    task = get_task(task)
+    digits = _key_digits(task, batch)                                                     # (m, k)
+    asked = batch.targets != IGNORE                                                       # (m, n)
+    same = digits[:, None, :] == batch.targets[:, :, None]                                # (m, n, k)
+    return same.double().mean(-1)[asked].mean().item()
 
 
 def blind_accuracy(task, batch: Batch) -> float:
     """Expected accuracy of guessing the commonest digit of the sequence (ties: one at random).
 
-    It knows the digits but not their order or which letter holds which, which is all that
-    uniform weights (an average of every position) pass on."""
+    It knows how often each digit occurs but not where, nor which letter holds which: no more
+    than uniform weights (an average of every position) pass on, and the best guess from that."""
     task = get_task(task)
-    digits = batch.tokens[..., 0] if task.name == "reverse" else batch.tokens[:, :-1, 1]     # (m, k)
+    digits = _key_digits(task, batch)                                                     # (m, k)
     counts = F.one_hot(digits, task.n_classes).sum(1)                                     # (m, classes)
     best = counts == counts.amax(-1, keepdim=True)                                        # (m, classes)
     asked = batch.targets != IGNORE                                                       # (m, n)
@@ -480,11 +508,15 @@ def blind_accuracy(task, batch: Batch) -> float:
 
 
 def ablation_table(ablations) -> str:
-    lines = ["task      own weights   another input's   uniform 1/n   blind guess   chance"]
-    for a in ablations:
-        lines.append(f"{a.task:<8}  {a.learned:>10.0%}   {a.swapped:>14.0%}   {a.uniform:>10.0%}   "
-                     f"{a.blind:>10.0%}   {a.chance:>5.0%}")
-    return "\n".join(lines)
+    """Whole percents: the trained model with three kinds of weights, then the baselines."""
+    cols = [("own", 6), ("another input's", 17), ("uniform 1/n", 13), ("chance", 9), ("one key at random", 19),
+            ("blind guess", 13)]
+    head = "task    " + "".join(f"{name:>{w}}" for name, w in cols)
+    group = f"{'':8}{'the trained model, with these weights':^36}{'baselines, without a model':^41}"
+    rows = ["".join([f"{a.task:8}"] + [f"{v:>{w}.0%}" for v, (_, w) in
+                                       zip((a.learned, a.swapped, a.uniform, a.chance, a.random_key, a.blind), cols)])
+            for a in ablations]
+    return "\n".join(line.rstrip() for line in [group, head, *rows])
 
 
 # ---------------------------------------------------------------- figures
@@ -518,7 +550,8 @@ def _probe_target(run: Run) -> np.ndarray:
 
 def _outline(ax, target: np.ndarray):
     """Outline the cells where the ideal pattern is 1. Animated like the heatmap's image, so the
-    fast renderer draws them on top of it (a background artist would end up underneath)."""
+    fast renderer draws them on top of it (a background artist would end up underneath); left
+    out of the layout solver (they lie inside the axes, and 8 boxes a panel slow it down)."""
     from matplotlib.patches import Rectangle
 
     from .. import viz
@@ -527,6 +560,10 @@ def _outline(ax, target: np.ndarray):
         box = ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=viz.HIGHLIGHT,
                                      linewidth=1.8, zorder=5))
         box.set_animated(True)
+        box.set_in_layout(False)
+
+
+WEIGHT_LABEL = "attention weight"
 
 
 def _heatmap(run: Run, ax, weights, title, annotate=True, colorbar=True, labels=True):
@@ -536,7 +573,7 @@ def _heatmap(run: Run, ax, weights, title, annotate=True, colorbar=True, labels=
     if not labels:                                       # a film strip's inner panels: no tick text to lay out
         rows, cols = [""] * len(rows), [""] * len(cols)
     hm = viz.heatmap(_probe_rows(run, weights), rows, cols, ax=ax, title=title, annotate=annotate,
-                     xlabel=xlabel, ylabel=ylabel, colorbar=colorbar)
+                     xlabel=xlabel, ylabel=ylabel, colorbar=colorbar, colorbar_label=WEIGHT_LABEL)
     _outline(ax, _probe_target(run))
     return hm
 
@@ -553,10 +590,11 @@ def plot_targets(batches=None):
     labels = token_labels(REVERSE, rev.tokens[0])
     viz.heatmap(target_pattern(REVERSE, rev)[0], [f"{i}:{t}" for i, t in enumerate(labels)],
                 [f"{j}:{t}" for j, t in enumerate(labels)], ax=a, title="reverse: the ideal weights",
-                xlabel="key: position:digit read", ylabel="query: output position", fmt="{:.0f}")
+                xlabel="key: position:digit read", ylabel="query: output position", fmt="{:.0f}",
+                colorbar_label="ideal " + WEIGHT_LABEL)
     viz.heatmap(target_pattern(RECALL, rec)[:, -1, :], _recall_rows(rec), RECALL_KEYS,
                 ax=b, title="recall: the ideal weights of each query", xlabel="key",
-                ylabel="sequence (its query row)", fmt="{:.0f}")
+                ylabel="sequence (its query row)", fmt="{:.0f}", colorbar_label="ideal " + WEIGHT_LABEL)
     return fig
 
 
@@ -570,12 +608,12 @@ def plot_snapshots(run: Run, steps=None):
 
     steps = FILM_STEPS[run.task.name] if steps is None else steps
     shots = [run.snapshot_at(run.steps if s is None else s) for s in steps]
-    width = 2.3 * len(shots) + (1.6 if run.task.name == "recall" else 0.6)
-    fig, axes = viz.new_figure(len(shots), width=width, height=3.0 if run.task.name == "reverse" else 2.9)
+    width = 2.3 * len(shots) + (1.6 if run.task.name == "recall" else 0.9)
+    fig, axes = viz.new_figure(len(shots), width=width, height=3.2 if run.task.name == "reverse" else 3.1)
     for k, (ax, shot) in enumerate(zip(axes, shots)):
         hm = _heatmap(run, ax, shot.weights, f"step {shot.step}", annotate=False, colorbar=k == len(shots) - 1,
                       labels=k == 0)
-        ax.set_xlabel(f"held-out accuracy {shot.accuracy:.0%}")
+        ax.set_xlabel(f"keys\nheld-out accuracy {shot.accuracy:.0%}")
         ax.set_xticks([])
         if k:
             ax.set_ylabel("")
@@ -584,98 +622,161 @@ def plot_snapshots(run: Run, steps=None):
     return fig
 
 
-def snapshot_explorer(run: Run):
-    """A step slider over the saved snapshots: the attention then, and where that is on the curves."""
+REPLAY_MS = 250            # the replay button: one snapshot every REPLAY_MS milliseconds
+
+
+def snapshot_explorer(run: Run, total_steps: int | None = None):
+    """A step slider over the saved snapshots, with a ▶ button that replays them: the probes'
+    attention at that step, and the learning curves (every snapshot so far) marked there.
+
+    ``total_steps`` (default: the steps trained) fixes the slider's range, so the live view can
+    build the explorer before training and fill the curves in as the snapshots arrive.
+    ``.play`` is the replay button, an ``ipywidgets.Play`` linked to the slider in the browser
+    (``.play_link``).
+    """
+    import ipywidgets as W
+
     from .. import viz, widgets
 
-    steps = [s.step for s in run.snapshots]
-    every = steps[1] - steps[0] if len(steps) > 1 else 1
+    total = run.steps if total_steps is None else int(total_steps)
+    every = run.every
+    span = max(total, 1)
 
     def setup(fig):
         ax_map, ax_curve = fig.subplots(1, 2, width_ratios=[1.25, 1])
         hm = _heatmap(run, ax_map, run.snapshots[-1].weights, f"{run.task.name}: attention during training")
-        ax_curve.plot(steps, [s.accuracy for s in run.snapshots], color="#3b75af", label="held-out accuracy")
-        ax_curve.plot(steps, [s.target_weight for s in run.snapshots], color=viz.HIGHLIGHT,
-                      label="weight on the answer's key")
-        ax_curve.axhline(run.task.chance, color="0.5", linestyle=":", linewidth=1, label="chance")
+        (accuracy,) = ax_curve.plot([], [], color="#3b75af", label="held-out accuracy")
+        (on_key,) = ax_curve.plot([], [], color=viz.HIGHLIGHT, label="weight on the answer's key")
+        ax_curve.axhline(run.task.chance, color="0.5", linestyle=":", linewidth=1,
+                         label=f"chance ({run.task.chance:.0%})")
+        ax_curve.set_xlim(-0.03 * span, 1.03 * span)
         ax_curve.set_ylim(0, 1.05)
         ax_curve.set_xlabel("training step")
         ax_curve.set_title("learning curves")
-        ax_curve.legend(loc="lower right", fontsize=8)
-        marker = ax_curve.axvline(steps[-1], color="0.2", linewidth=1)
-        return hm, marker
+        ax_curve.legend(loc="center right", fontsize=8)
+        marker = ax_curve.axvline(run.snapshots[-1].step, color="0.2", linewidth=1)
+        return hm, accuracy, on_key, marker
 
     def update(state, step):
-        hm, marker = state
+        hm, accuracy, on_key, marker = state
+        shots = run.snapshots
         shot = run.snapshot_at(step)
         hm.update(_probe_rows(run, shot.weights))
+        accuracy.set_data([s.step for s in shots], [s.accuracy for s in shots])
+        on_key.set_data([s.step for s in shots], [s.target_weight for s in shots])
         marker.set_xdata([shot.step, shot.step])
         return (f"after {shot.step} steps: held-out accuracy {shot.accuracy:.0%}, "
                 f"mean weight on the answer's key {shot.target_weight:.2f} (ideal pattern: 1.00)")
 
     size = (10.0, 3.9) if run.task.name == "reverse" else (10.5, 3.4)
-    return widgets.Interactive(setup, update, figsize=size,
-                               step=widgets.slider(0, steps[-1], every, steps[-1], "training step"))
+    step = widgets.slider(0, span, every, min(run.snapshots[-1].step, span), "training step")
+    explorer = widgets.Interactive(setup, update, figsize=size, step=step)
+    play = W.Play(min=0, max=span, step=every, value=step.value, interval=REPLAY_MS, repeat=False,
+                  show_repeat=False, description="replay", tooltip="replay the training, one snapshot at a time",
+                  layout=W.Layout(width="auto"))
+    explorer.play = play
+    explorer.play_link = W.jslink((play, "value"), (step, "value"))   # in the browser, no kernel round trip
+    explorer.widget = W.VBox([W.HBox([play, step]), explorer.image, explorer.summary])
+    return explorer
+
+
+BASELINE_GREY = "#b9b9b9"
 
 
 def plot_ablation(ablations):
-    """Held-out accuracy with the model's own weights, another input's, uniform ones; chance dotted."""
+    """Held-out accuracy with the model's own weights, another input's, uniform ones, each
+    ablation beside the baseline it is read against (grey: one key at random; the blind guess);
+    chance dotted across."""
     from .. import viz
 
-    fig, axes = viz.new_figure(len(ablations), width=4.2 * len(ablations), height=3.3)
+    blue = "#3b75af"
+    labels = ["own\nweights", "another\ninput's", "one key at\nrandom", "uniform\n1/n", "blind\nguess"]
+    fig, axes = viz.new_figure(len(ablations), width=4.6 * len(ablations), height=3.5)
     axes = np.atleast_1d(axes)
     for ax, a in zip(axes, ablations):
-        viz.bars([a.learned, a.swapped, a.uniform], ["own weights", "another input's", "uniform 1/n"], ax=ax,
-                 title=f"{a.task}: held-out accuracy", ylim=(0, 1.12), fmt="{:.0%}")
-        ax.set_xlim(-0.5, 3.3)                                 # room on the right for the baselines' names
-        for level, name in ((a.chance, "chance"), (a.blind, "blind guess")):
-            viz.static(ax.axhline(level, color="0.4", linestyle=":", linewidth=1))
-            viz.static(ax.text(2.42, level, f"{name} {level:.0%}", ha="left", va="center", fontsize=8,
-                               color="0.3", backgroundcolor="white"))
+        viz.bars([a.learned, a.swapped, a.random_key, a.uniform, a.blind], labels, ax=ax,
+                 title=f"{a.task}: held-out accuracy", ylim=(0, 1.12), fmt="{:.0%}",
+                 color=[blue, blue, BASELINE_GREY, blue, BASELINE_GREY])
+        ax.set_xlim(-0.5, 5.2)                                 # room on the right for chance's name
+        viz.static(ax.axhline(a.chance, color="0.3", linestyle=":", linewidth=1))
+        viz.static(ax.text(5.15, a.chance + 0.01, f"chance\n{a.chance:.0%}", ha="right", va="bottom", fontsize=8,
+                           color="0.3"))
+        ax.set_ylabel("held-out accuracy")
+        ax.tick_params(axis="x", labelsize=8)
+        for tick in ax.get_xticklabels()[2::2]:
+            tick.set_color("0.35")                             # the baselines' names, in grey like their bars
     return fig
 
 
 # ---------------------------------------------------------------- the live view
-class TrainingView:
-    """A progress bar and the probes' attention, redrawn (at most every ``refresh`` seconds) while
-    a model trains. As a notebook output it is the live widget, plus a static fallback (the figure
-    as a PNG and a fixed caption) for viewers without a kernel."""
+class _Shown:
+    """A widget with a fixed text for viewers without a kernel (GitHub, nbval)."""
 
-    _hint = "Static view: the attention at the end of training. Run the notebook to watch it learn."
+    def __init__(self, widget, text: str):
+        self.widget, self.text = widget, text
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import html
+
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = self.text
+        bundle["text/html"] = f'<p style="color:#666;font-size:smaller">{html.escape(self.text)}</p>'
+        return bundle
+
+
+class TrainingView:
+    """The live view of a training: a progress bar over the snapshot explorer's figure (the probes'
+    attention, the learning curves), redrawn at most every ``refresh`` seconds while the model
+    trains. When it is done (``finish()``), ``controls`` (the explorer's step slider and a ▶
+    replay button) come alive; ``train_live`` shows them under the view.
+
+    As a notebook output the view is the live widget, plus a static fallback for viewers without
+    a kernel: the figure as a PNG and a fixed caption (the same at every step, so the stored
+    notebook compares equal under nbval). The controls are a separate output that is never
+    redrawn: JupyterLab redraws a display when it is updated, and a redrawn ``Play`` button stops
+    after its first frame (two views of it answer each click)."""
+
+    _hint = ("Static view: the attention and the learning curves at the end of training. Run the notebook "
+             "to watch it learn, then step through it with the slider or replay it with the play button.")
+    _controls_text = "The step slider and the replay button: run the notebook to use them."
 
     def __init__(self, run: Run, total_steps: int, refresh: float = 0.1):
         import ipywidgets as W
 
-        from .. import viz
-
         self.run, self.refresh = run, refresh
-        self.figure, ax = viz.new_figure(width=6.2 if run.task.name == "reverse" else 6.8,
-                                         height=3.9 if run.task.name == "reverse" else 3.0)
-        self.heatmap = _heatmap(run, ax, run.snapshots[-1].weights, f"{run.task.name}: attention while it learns")
+        self.explorer = snapshot_explorer(run, total_steps)
+        self.slider, self.play = self.explorer.controls["step"], self.explorer.play
+        self.slider.disabled = self.play.disabled = True          # until training is over
         self.caption = (f"Training the {run.task.name} model for {total_steps} steps: its attention on held-out "
-                        f"sequences, redrawn as it learns (outlined: {run.task.pattern}).")
+                        f"sequences and its learning curves, redrawn as it learns (outlined: {run.task.pattern}).")
         self.progress = W.IntProgress(value=0, min=0, max=total_steps, description="step 0",
                                       style={"description_width": "initial"})
         self.status = W.HTML()
-        self.image = W.Image(format="png", layout=W.Layout(max_width="100%", height="auto"))
-        self.widget = W.VBox([W.HBox([self.progress, self.status]), self.image])
-        self._drawn = -1.0
-        self.update(force=True)
+        self.widget = W.VBox([W.HBox([self.progress, self.status]), self.explorer.image, self.explorer.summary])
+        self.controls = _Shown(W.HBox([self.play, self.slider]), self._controls_text)
+        self._drawn = time.perf_counter()                        # the explorer has just drawn step 0
+        self.update()
+
+    @property
+    def png(self) -> bytes:
+        return self.explorer.png
 
     def update(self, force: bool = False):
         """Move the bar; redraw the figure if ``refresh`` seconds passed (or ``force``)."""
-        from .. import viz
-
         shot = self.run.snapshots[-1]
         self.progress.value = shot.step
         self.progress.description = f"step {shot.step}"
         self.status.value = f"&nbsp;held-out accuracy {shot.accuracy:.0%}"
         now = time.perf_counter()
         if force or now - self._drawn >= self.refresh:
-            self.heatmap.update(_probe_rows(self.run, shot.weights))
-            self.png = viz.to_png(self.figure)
-            self.image.value = self.png
+            self.explorer.set(step=shot.step)
             self._drawn = now
+
+    def finish(self):
+        """Training is over: show the last snapshot and hand the slider and ▶ to the learner."""
+        self.update(force=True)
+        self.slider.disabled = self.play.disabled = False
+        self.status.value += " &nbsp;· done: move the slider below, or press ▶ to replay"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         import base64
@@ -692,10 +793,12 @@ class TrainingView:
 
 
 def train_live(task, steps: int | None = None, **kwargs) -> Run:
-    """``train`` with a live view: a progress bar and the attention redrawn as the model learns.
+    """``train`` with a live view: a progress bar, the attention and the learning curves redrawn as
+    the model learns; afterwards a step slider over the snapshots and ▶ replay, under the view.
 
     The view is displayed once and, when training ends, updated in place to the final pattern
-    (its caption does not change, so the stored notebook compares equal under nbval)."""
+    (its caption does not change, so the stored notebook compares equal under nbval); the
+    controls are displayed then, once."""
     from IPython.display import display
 
     task = get_task(task)
@@ -710,7 +813,9 @@ def train_live(task, steps: int | None = None, **kwargs) -> Run:
             state["view"].update()
 
     run = train(task, steps, on_snapshot=on_snapshot, **kwargs)
-    state["view"].update(force=True)
+    view = run.view = state["view"]
+    view.finish()
     if state["handle"] is not None:                 # None outside IPython: nothing to update
-        state["handle"].update(state["view"])
+        state["handle"].update(view)
+    display(view.controls)
     return run
