@@ -47,9 +47,12 @@ def one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def median_seconds(fn, *args, repeats: int = 3, warm_up: bool = True) -> float:
-    """Median wall-clock seconds of ``fn(*args)`` over ``repeats`` calls (after one warm-up call)."""
-    check_positive_ints("median_seconds", repeats=repeats)
+def best_seconds(fn, *args, repeats: int = 3, warm_up: bool = True) -> float:
+    """The fastest of ``repeats`` wall-clock timings of ``fn(*args)`` (after one warm-up call).
+
+    Other programs on the machine can only slow a call down, never speed it up, so the fastest
+    run is the closest to what the code itself costs. It still varies from run to run."""
+    check_positive_ints("best_seconds", repeats=repeats)
     if warm_up:
         fn(*args)
     times = []
@@ -57,7 +60,27 @@ def median_seconds(fn, *args, repeats: int = 3, warm_up: bool = True) -> float:
         t0 = time.perf_counter()
         fn(*args)
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(min(times))
+
+
+def best_in_turns(fns, repeats: int = 5, with_cpu: bool = False):
+    """The fastest of ``repeats`` timings of each function in ``fns`` (no arguments), taken in turns:
+    one call of each per round, so a moment of load on the machine hits them all alike.
+
+    Returns the wall-clock seconds (len(fns),); with ``with_cpu=True`` also the CPU seconds of
+    those fastest calls (all threads of this process: CPU / wall = cores kept busy)."""
+    check_positive_ints("best_in_turns", repeats=repeats)
+    for fn in fns:                                   # warm up
+        fn()
+    wall, cpu = np.full(len(fns), np.inf), np.zeros(len(fns))
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            t, c = time.perf_counter() - t0, time.process_time() - c0
+            if t < wall[i]:
+                wall[i], cpu[i] = t, c
+    return (wall, cpu) if with_cpu else wall
 
 
 def peak_bytes(fn, *args) -> int:
@@ -139,20 +162,27 @@ class Cost:
     seconds: np.ndarray
     peak: np.ndarray
 
+    multiply_adds: np.ndarray | None = None      # (m,) the arithmetic one call does
+
     def slopes(self, last: int = 3) -> tuple[float, float]:
         """log-log slopes (time, memory) over the ``last`` sizes (small n are dominated by overheads)."""
         return loglog_slope(self.n[-last:], self.seconds[-last:]), loglog_slope(self.n[-last:], self.peak[-last:])
 
+    def rate(self) -> np.ndarray:
+        """Multiply-adds per second at each n (work / time)."""
+        return self.multiply_adds / self.seconds
 
-def attention_cost(sizes=SIZES, heads: int = 1, d: int = 64, repeats: int = 3) -> Cost:
-    """Time (one BLAS thread) and peak memory of ``scaled_dot_product_attention`` for each n."""
+
+def attention_cost(sizes=SIZES, heads: int = 1, d: int = 64, repeats: int = 5) -> Cost:
+    """Time (one BLAS thread, best of ``repeats``) and peak memory of ``scaled_dot_product_attention`` for each n."""
     seconds, peaks = [], []
     for n in sizes:
         q, k, v = random_qkv(n, heads, d)
         with one_blas_thread():
-            seconds.append(median_seconds(scaled_dot_product_attention, q, k, v, repeats=repeats))
+            seconds.append(best_seconds(scaled_dot_product_attention, q, k, v, repeats=repeats))
         peaks.append(peak_bytes(scaled_dot_product_attention, q, k, v))
-    return Cost("attention", np.array(sizes), np.array(seconds), np.array(peaks))
+    n = np.array(sizes)
+    return Cost("attention", n, np.array(seconds), np.array(peaks), 2 * heads * n**2 * d)   # q k^T and w v
 
 
 def rnn_pass(x, w_x, w_h):
@@ -169,7 +199,7 @@ def rnn_pass(x, w_x, w_h):
     return states
 
 
-def rnn_cost(sizes=SIZES, d: int = 64, repeats: int = 3) -> Cost:
+def rnn_cost(sizes=SIZES, d: int = 64, repeats: int = 5) -> Cost:
     """Time and peak memory of ``rnn_pass`` for each n (same d as the attention)."""
     rng = np.random.default_rng(1)
     w_x, w_h = (rng.standard_normal((d, d)).astype(np.float32) / math.sqrt(d) for _ in range(2))
@@ -177,9 +207,10 @@ def rnn_cost(sizes=SIZES, d: int = 64, repeats: int = 3) -> Cost:
     for n in sizes:
         x = rng.standard_normal((n, d)).astype(np.float32)
         with one_blas_thread():
-            seconds.append(median_seconds(rnn_pass, x, w_x, w_h, repeats=repeats))
+            seconds.append(best_seconds(rnn_pass, x, w_x, w_h, repeats=repeats))
         peaks.append(peak_bytes(lambda x: rnn_pass(x, w_x, w_h), x))
-    return Cost("RNN-style pass", np.array(sizes), np.array(seconds), np.array(peaks))
+    n = np.array(sizes)
+    return Cost("RNN-style pass", n, np.array(seconds), np.array(peaks), 2 * n * d * d)      # x_t W_x and h W_h
 
 
 def plot_cost(attention: Cost, rnn: Cost):
@@ -190,15 +221,15 @@ def plot_cost(attention: Cost, rnn: Cost):
     for cost, colour in ((attention, "#3b75af"), (rnn, "#c62828")):
         s_t, s_m = cost.slopes()
         ax_t.loglog(cost.n, cost.seconds * 1e3, "o-", color=colour, label=f"{cost.name} (slope {s_t:.1f})")
-        ax_m.loglog(cost.n, cost.peak / 2**20, "o-", color=colour, label=f"{cost.name} (slope {s_m:.1f})")
+        ax_m.loglog(cost.n, cost.peak / 2**20, "o-", color=colour, label=f"{cost.name} (slope {s_m:.2f})")
     for ax, what in ((ax_t, "time per call (ms)"), (ax_m, "peak memory (MiB)")):
         ax.set_xlabel("sequence length n")
         ax.set_ylabel(what)
         ax.set_xticks(attention.n, [str(n) for n in attention.n])
         ax.minorticks_off()
-        ax.legend(loc="upper left", fontsize=8)
-    ax_t.set_title("Time")
-    ax_m.set_title("Memory")
+        ax.legend(loc="upper left", fontsize=8, title="slopes over the last 3 sizes", title_fontsize=8)
+    ax_t.set_title("Time (best of several calls)")
+    ax_m.set_title("Memory (tracemalloc peak)")
     return fig
 
 
@@ -210,7 +241,7 @@ class TimeSplit:
     seconds: np.ndarray
 
 
-def time_split(n: int = 1024, heads: int = 2, d: int = 64, repeats: int = 3) -> TimeSplit:
+def time_split(n: int = 1024, heads: int = 2, d: int = 64, repeats: int = 5) -> TimeSplit:
     """Where ``scaled_dot_product_attention``'s time goes: the two products and the softmax (one BLAS thread)."""
     q, k, v = random_qkv(n, heads, d)
     scale = 1 / math.sqrt(d)
@@ -220,8 +251,8 @@ def time_split(n: int = 1024, heads: int = 2, d: int = 64, repeats: int = 3) -> 
              ("weights = softmax(scores)", lambda: masked_softmax(scores)),
              ("output = weights @ v", lambda: weights @ v))
     with one_blas_thread():
-        seconds = [median_seconds(f, repeats=repeats) for _, f in steps]
-    return TimeSplit(n, tuple(name for name, _ in steps), np.array(seconds))
+        seconds = best_in_turns([f for _, f in steps], repeats=repeats)
+    return TimeSplit(n, tuple(name for name, _ in steps), seconds)
 
 
 def plot_split(split: TimeSplit):
@@ -296,32 +327,33 @@ CPU_STEPS = (
 
 @dataclass
 class StepTimes:
-    """Seconds per call of each step of ``CPU_STEPS`` at one size."""
+    """Seconds per call of each step of ``CPU_STEPS`` at one size: wall clock and CPU (all threads)."""
     n: int
     heads: int
     names: tuple
     seconds: np.ndarray
+    cpu: np.ndarray | None = None
 
     def table(self) -> str:
+        cores = self.cpu is not None
         lines = [f"n = {self.n}, {self.heads} heads, d = 64, float32", "",
-                 f"{'step':<38}{'ms':>8}{'vs previous':>13}{'vs textbook':>13}"]
+                 f"{'step':<38}{'ms':>8}{'vs previous':>13}{'vs textbook':>13}" + (f"{'cores busy':>12}" if cores else "")]
         for i, (name, s) in enumerate(zip(self.names, self.seconds)):
             prev = self.seconds[i - 1] / s if i else 1.0
-            lines.append(f"{name:<38}{s * 1e3:8.1f}{prev:12.2f}x{self.seconds[0] / s:12.2f}x")
+            line = f"{name:<38}{s * 1e3:8.1f}{prev:12.2f}x{self.seconds[0] / s:12.2f}x"
+            lines.append(line + (f"{self.cpu[i] / s:12.1f}" if cores else ""))
         return "\n".join(lines)
 
 
-def time_cpu_steps(n: int = 1024, heads: int = 2, repeats: int = 3) -> StepTimes:
-    """Time every step of ``CPU_STEPS``: steps 0-4 on one core (one BLAS thread), step 5 on two threads."""
+def time_cpu_steps(n: int = 1024, heads: int = 2, repeats: int = 5) -> StepTimes:
+    """Time every step of ``CPU_STEPS``, best of ``repeats``, the steps taking turns: steps 0-4 on one
+    core (one BLAS thread), step 5 on its two threads (each with one BLAS thread inside). The CPU
+    time of each best call says how many cores it kept busy."""
     q, k, v = random_qkv(n, heads)
-    seconds = []
-    for name, fn in CPU_STEPS:
-        if fn is efficient_attention:
-            seconds.append(median_seconds(fn, q, k, v, repeats=repeats))
-        else:
-            with one_blas_thread():
-                seconds.append(median_seconds(fn, q, k, v, repeats=repeats))
-    return StepTimes(n, heads, tuple(name for name, _ in CPU_STEPS), np.array(seconds))
+    with one_blas_thread():
+        seconds, cpu = best_in_turns([lambda fn=fn: fn(q, k, v) for _, fn in CPU_STEPS], repeats=repeats,
+                                     with_cpu=True)
+    return StepTimes(n, heads, tuple(name for name, _ in CPU_STEPS), seconds, cpu)
 
 
 def steps_agree(n: int = 300, heads: int = 2, seed: int = 3) -> bool:
@@ -332,6 +364,51 @@ def steps_agree(n: int = 300, heads: int = 2, seed: int = 3) -> bool:
                for out, w in (fn(q, k, v) for _, fn in CPU_STEPS[1:]))
 
 
+@dataclass
+class HabitTimes:
+    """Microseconds for one (rows, n_k) float32 block of scores: each numpy habit of
+    ``efficient_attention``'s softmax against the plain way (names (3,), plain (3,), habit (3,))."""
+    rows: int
+    n_k: int
+    names: tuple
+    plain: np.ndarray
+    habit: np.ndarray
+
+    def table(self) -> str:
+        lines = [f"one block of {self.rows} x {self.n_k} float32 scores, one thread, best of many runs", "",
+                 f"{'habit':<44}{'plain (us)':>11}{'habit (us)':>12}{'gain':>8}"]
+        for name, a, b in zip(self.names, self.plain, self.habit):
+            lines.append(f"{name:<44}{a * 1e6:11.0f}{b * 1e6:12.0f}{a / b:7.1f}x")
+        return "\n".join(lines)
+
+
+def numpy_habits(rows: int = 256, n_k: int = 1024, repeats: int = 30) -> HabitTimes:
+    """Time the three numpy habits of ``_softmax_base2_inplace`` on one cache-sized block:
+    ``np.exp2`` instead of ``np.exp``; ``s -= m`` with numpy's buffer cut to one row; the row
+    sums by ``np.einsum`` instead of ``s.sum(-1)``."""
+    from ..efficient import _bufsize
+
+    rng = np.random.default_rng(0)
+    s = rng.uniform(-20.0, 0.0, (rows, n_k)).astype(np.float32)    # shifted scores: <= 0
+    m = rng.standard_normal((rows, 1)).astype(np.float32) * 1e-3  # tiny: repeated s -= m stays in range
+    out = np.empty_like(s)
+
+    def subtract_row_buffer():
+        old = np.setbufsize(_bufsize(n_k))
+        try:
+            s.__isub__(m)
+        finally:
+            np.setbufsize(old)
+
+    pairs = (("2^x: np.exp2 instead of np.exp", lambda: np.exp(s, out=out), lambda: np.exp2(s, out=out)),
+             ("s -= m with numpy's buffer cut to one row", lambda: s.__isub__(m), subtract_row_buffer),
+             ("row sums: np.einsum instead of s.sum(-1)", lambda: s.sum(axis=-1, keepdims=True),
+              lambda: np.einsum("...k->...", s)[..., None]))
+    with one_blas_thread():
+        seconds = best_in_turns([f for _, a, b in pairs for f in (a, b)], repeats=repeats)
+    return HabitTimes(rows, n_k, tuple(name for name, _, _ in pairs), seconds[0::2], seconds[1::2])
+
+
 # ================================================================ 3. tiled attention: the online softmax
 
 @dataclass
@@ -340,7 +417,8 @@ class OnlineTrace:
 
     scores (n,), values (n, d_v), block_size; after block b (b = 0 .. n_blocks - 1):
     m[b] the running max, l[b] the running sum, o[b] (d_v,) the running sum of exp(s - m) v,
-    alpha[b] the factor exp(m[b-1] - m[b]) that rescaled what came before (1 for block 0);
+    alpha[b] the factor exp(m[b-1] - m[b]) that rescaled what came before (block 0: exp(-inf) = 0,
+    which multiplies l = 0 and o = 0, so nothing is lost);
     exact (d_v,) = softmax(scores) @ values.
     """
     scores: np.ndarray
@@ -365,7 +443,8 @@ class OnlineTrace:
         lo, hi = b * self.block_size, min(len(self.scores), (b + 1) * self.block_size) - 1
         block_max = float(self.scores[lo:hi + 1].max())
         if b == 0:
-            change = f"first block: the max starts at its largest score, {block_max:.2f}"
+            change = (f"first block: the max goes from minus infinity to its largest score, {block_max:.2f}; "
+                      f"alpha = 0 multiplies l = 0 and o = 0")
         elif self.m[b] > self.m[b - 1]:
             change = (f"block max {block_max:.2f} > old max {self.m[b - 1]:.2f}: l and o are multiplied by "
                       f"exp({self.m[b - 1]:.2f} - {self.m[b]:.2f}) = {self.alpha[b]:.3f}")
@@ -391,7 +470,7 @@ def online_softmax_trace(scores, values, block_size: int) -> OnlineTrace:
     for start in range(0, len(scores), block_size):
         s, v = scores[start:start + block_size], values[start:start + block_size]
         m_new = max(m, float(s.max()))
-        alpha = math.exp(m - m_new) if m > -np.inf else 1.0       # block 0: nothing to rescale yet
+        alpha = math.exp(m - m_new)                               # block 0: exp(-inf) = 0 (l and o are 0)
         p = np.exp(s - m_new)
         l = alpha * l + p.sum()
         o = alpha * o + p @ v
@@ -413,59 +492,102 @@ def one_query_example():
 
 
 def online_softmax_explorer(trace: OnlineTrace, block: int = 2):
-    """A slider over the blocks read so far: the scores (seen blocks coloured, running max dashed)
-    and the values as points, with the running output o / l moving toward the exact output."""
+    """A slider over the blocks read so far, three panels for the three running numbers:
+    the scores (blocks read coloured, the running max m dashed); the terms exp(s_j - m) whose sum
+    is the running sum l (outlined: the same terms before this block, so a new max visibly shrinks
+    them by alpha); the values as points, sized by their weight so far, and the running output o / l."""
     from .. import viz, widgets
 
     n, b = len(trace.scores), trace.block_size
     blocks = np.arange(n) // b
+    old, new, unread = "#3b75af", viz.HIGHLIGHT, "#d9d9d9"
 
     def setup(fig):
-        ax_s, ax_v = fig.subplots(1, 2, width_ratios=[1.25, 1])
-        chart = viz.bars(trace.scores, [str(j) for j in range(n)], ax=ax_s, ylabel="score", fmt="{:.1f}",
-                         title="Scores of one query, read block by block")
-        for x in np.arange(b, n, b) - 0.5:
-            viz.static(ax_s.axvline(x, color="0.75", lw=0.8))
+        ax_s, ax_l, ax_v = fig.subplots(1, 3, width_ratios=[1.2, 1.2, 1])
+        chart = viz.bars(trace.scores, [str(j) for j in range(n)], ax=ax_s, ylabel="score s_j", fmt="{:.1f}",
+                         title="1. Scores; running max m")
         top = trace.scores.max() + 0.9
+        for ax in (ax_s, ax_l):
+            for x in np.arange(b, n, b) - 0.5:
+                viz.static(ax.axvline(x, color="0.75", lw=0.8))
         for j in range(trace.n_blocks):
             viz.static(ax_s.text((j + 0.5) * b - 0.5, top, f"block {j + 1}", ha="center", va="bottom",
                                  color="0.35", fontsize=8))
         ax_s.set_ylim(min(0.0, trace.scores.min()) - 0.6, top + 0.6)
-        ax_s.set_xlabel("key")
-        (max_line,) = ax_s.plot([-0.5, n - 0.5], [0, 0], "--", color=viz.HIGHLIGHT, lw=1.5, label="running max m")
+        ax_s.set_xlabel("key j")
+        (max_line,) = ax_s.plot([-0.5, n - 0.5], [0, 0], "--", color="black", lw=1.2, label="running max m")
         ax_s.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
+
+        terms = ax_l.bar(range(n), np.zeros(n), width=0.7, color=old, label="exp(s_j - m) now").patches
+        before = ax_l.bar(range(n), np.zeros(n), width=0.7, fill=False, edgecolor="black", lw=0.9, ls=":",
+                          label="the same terms before this block").patches
+        ax_l.set_xlim(-0.6, n - 0.4)
+        ax_l.set_ylim(0, 1.32)
+        ax_l.set_xticks(range(n), [str(j) for j in range(n)], fontsize=7)
+        ax_l.set_xlabel("key j")
+        ax_l.set_ylabel("exp(s_j - m)")
+        ax_l.set_title("2. Terms of the running sum l")
+        l_text = ax_l.text(0.02, 0.97, "", transform=ax_l.transAxes, ha="left", va="top", fontsize=8.5)
+        ax_l.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, fontsize=8, frameon=False)
+
         v = trace.values
         dots = ax_v.scatter(v[:, 0], v[:, 1], s=np.full(n, 20.0), color="0.7", zorder=2)
-        (trail,) = ax_v.plot([], [], "-", color=viz.HIGHLIGHT, lw=1, zorder=3)
-        (star,) = ax_v.plot([], [], "*", color=viz.HIGHLIGHT, ms=15, mec="black", zorder=4, label="o / l so far")
+        (trail,) = ax_v.plot([], [], ".-", color=new, lw=1, ms=5, zorder=3)
+        (star,) = ax_v.plot([], [], "*", color=new, ms=15, mec="black", zorder=4, label="running output o / l")
         viz.static(ax_v.plot(*trace.exact, "X", color="black", ms=9, zorder=5, label="exact output")[0])
         pad = 0.3
         ax_v.set_xlim(v[:, 0].min() - pad, v[:, 0].max() + pad)
         ax_v.set_ylim(v[:, 1].min() - pad, v[:, 1].max() + pad)
-        ax_v.set_title("Values (dot size = weight so far)")
-        ax_v.set_xlabel("value[0]")
+        ax_v.set_title("3. Values; running output o / l")
+        ax_v.set_xlabel("value[0]  (dot size = weight so far)")
         ax_v.set_ylabel("value[1]")
-        ax_v.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
-        return chart, max_line, dots, trail, star
+        ax_v.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, fontsize=8, frameon=False)
+        return chart, max_line, terms, before, l_text, dots, trail, star
 
     def update(state, block):
-        chart, max_line, dots, trail, star = state
+        chart, max_line, terms, before, l_text, dots, trail, star = state
         k = block - 1                                                 # 0-based index of the last block read
-        colours = np.where(blocks < k, "#3b75af", np.where(blocks == k, viz.HIGHLIGHT, "#d9d9d9"))
+        colours = np.where(blocks < k, old, np.where(blocks == k, new, unread))
         for patch, colour in zip(chart.patches, colours):
             patch.set_facecolor(colour)
         max_line.set_ydata([trace.m[k]] * 2)
         seen = blocks <= k
-        weight = np.where(seen, np.exp(trace.scores - trace.m[k]) / trace.l[k], 0.0)
-        dots.set_sizes(12 + 400 * weight)
-        dots.set_color(np.where(seen, "#3b75af", "#d9d9d9"))
+        now = np.where(seen, np.exp(trace.scores - trace.m[k]), 0.0)          # the terms of l[k]
+        earlier = np.where(blocks < k, np.exp(trace.scores - trace.m[k - 1]), 0.0) if k else np.zeros(n)
+        for patch, h, colour in zip(terms, now, colours):
+            patch.set_height(h)
+            patch.set_facecolor(colour)
+        for patch, h in zip(before, earlier):
+            patch.set_height(h)
+        l_text.set_text(f"l = sum of the bars = {trace.l[k]:.3f}" +
+                        (f"\nnew max: old bars x alpha = {trace.alpha[k]:.3f}" if k and trace.alpha[k] < 1 else
+                         "\nno new max: old bars unchanged" if k else ""))
+        dots.set_sizes(12 + 400 * now / trace.l[k])
+        dots.set_color(colours)
         path = np.array([trace.running_output(j) for j in range(k + 1)])
         trail.set_data(path[:, 0], path[:, 1])
         star.set_data([path[-1, 0]], [path[-1, 1]])
         return trace.summary(k)
 
-    return widgets.Interactive(setup, update, figsize=(10.0, 4.3),
+    return widgets.Interactive(setup, update, figsize=(12.6, 4.4),
                                block=widgets.slider(1, trace.n_blocks, 1, block, "blocks read"))
+
+
+def causal_fraction(n: int, tile_rows: int | None = None) -> float:
+    """The fraction of the n x n scores that causal ``tiled_attention`` computes (numpy path).
+
+    Each block of ``tile_rows`` queries (default: the package's 256) computes its scores against
+    the keys up to its last query and skips the rest, so the tiles above the diagonal are never
+    made; the diagonal tiles are computed whole and masked inside."""
+    from ..efficient import _TILE_QUERIES
+
+    check_positive_ints("causal_fraction", n=n)
+    b = _TILE_QUERIES if tile_rows is None else tile_rows
+    computed = 0
+    for i in range(0, n, b):                      # one block of queries: rows i .. i + rows - 1
+        rows = min(b, n - i)
+        computed += rows * (i + rows)             # against keys 0 .. i + rows - 1
+    return computed / (n * n)
 
 
 @dataclass
@@ -599,8 +721,8 @@ def time_decoding(sizes=(32, 64, 128, 256), layer: ToyLayer | None = None, repea
     for n in sizes:
         x = rng.standard_normal((n, layer.w_q.shape[0]))
         with one_blas_thread():
-            cached.append(median_seconds(decode_with_cache, layer, x, repeats=repeats, warm_up=False))
-            recomputed.append(median_seconds(decode_recompute, layer, x, repeats=repeats, warm_up=False))
+            cached.append(best_seconds(decode_with_cache, layer, x, repeats=repeats, warm_up=False))
+            recomputed.append(best_seconds(decode_recompute, layer, x, repeats=repeats, warm_up=False))
     return DecodeTimes(np.array(sizes), np.array(cached), np.array(recomputed))
 
 
@@ -613,41 +735,56 @@ def kv_cache_bytes(layers: int, kv_heads: int, d_head: int, n: int, bytes_per_va
 
 @dataclass(frozen=True)
 class ModelShape:
-    """The attention shape of a published model (from its released configuration)."""
+    """The attention shape of a published model (from its released configuration).
+
+    ``context``: the positions it was trained on; ``window``: a sliding window that caps the
+    cache (Mistral's rolling buffer), else None."""
     name: str
     layers: int
     heads: int
     kv_heads: int
     d_head: int
+    context: int
     source: str
+    window: int | None = None
+
+    @property
+    def cached_positions(self) -> int:
+        """Positions in the cache once the context is full."""
+        return self.context if self.window is None else min(self.context, self.window)
 
 
 PUBLISHED = (
-    ModelShape("GPT-2 small", 12, 12, 12, 64,
-               "huggingface.co/openai-community/gpt2 config.json: n_layer 12, n_head 12, n_embd 768"),
-    ModelShape("Llama 2 7B", 32, 32, 32, 128,
-               "params.json released with the weights: n_layers 32, n_heads 32, dim 4096 (no GQA)"),
-    ModelShape("Llama 2 70B", 80, 64, 8, 128,
-               "params.json released with the weights: n_layers 80, n_heads 64, n_kv_heads 8, dim 8192"),
-    ModelShape("Mistral 7B", 32, 32, 8, 128,
+    ModelShape("GPT-2 small", 12, 12, 12, 64, 1024,
+               "huggingface.co/openai-community/gpt2 config.json: n_layer 12, n_head 12, n_embd 768, n_ctx 1024"),
+    ModelShape("Llama 2 7B", 32, 32, 32, 128, 4096,
+               "params.json released with the weights: n_layers 32, n_heads 32, dim 4096 (no GQA); "
+               "context 4096 (Touvron et al. 2023, arXiv:2307.09288, Table 1)"),
+    ModelShape("Llama 2 70B", 80, 64, 8, 128, 4096,
+               "params.json released with the weights: n_layers 80, n_heads 64, n_kv_heads 8, dim 8192; "
+               "context 4096 (Touvron et al. 2023, Table 1)"),
+    ModelShape("Mistral 7B", 32, 32, 8, 128, 8192,
                ("Jiang et al. 2023, arXiv:2310.06825, Table 1: dim 4096, n_layers 32, head_dim 128, n_heads 32, "
-                "n_kv_heads 8")),
-    ModelShape("Falcon 7B", 32, 71, 1, 64,
-               "huggingface.co/tiiuae/falcon-7b config.json: 32 layers, 71 heads, hidden 4544, multi_query"),
+                "n_kv_heads 8, window_size 4096, context_len 8192"), window=4096),
+    ModelShape("Falcon 7B", 32, 71, 1, 64, 2048,
+               "huggingface.co/tiiuae/falcon-7b config.json: 32 layers, 71 heads, hidden 4544, multi_query; "
+               "sequence length 2048 (its model card)"),
 )
 
 
-def kv_table(n: int = 4096, bytes_per_value: int = 2, models=PUBLISHED) -> str:
-    """The KV cache of each model for n positions (batch 1, 2-byte values), by the formula."""
+def kv_table(bytes_per_value: int = 2, models=PUBLISHED) -> str:
+    """The KV cache of each model (batch 1, 2-byte values) by the formula: per token, and once its
+    context is full (Mistral's window caps it at 4096 positions)."""
     header = (f"{'model':<13}{'layers':>7}{'heads':>6}{'kv heads':>9}{'d_head':>7}{'per token':>11}"
-              f"{f'n = {n}':>11}{'if kv heads = heads':>21}")
+              f"{'context':>9}{'cache, full':>13}{'if kv heads = heads':>21}")
     lines = [header]
     for m in models:
         per_token = kv_cache_bytes(m.layers, m.kv_heads, m.d_head, 1, bytes_per_value)
-        total = kv_cache_bytes(m.layers, m.kv_heads, m.d_head, n, bytes_per_value)
-        full = kv_cache_bytes(m.layers, m.heads, m.d_head, n, bytes_per_value)
+        total = kv_cache_bytes(m.layers, m.kv_heads, m.d_head, m.cached_positions, bytes_per_value)
+        full = kv_cache_bytes(m.layers, m.heads, m.d_head, m.cached_positions, bytes_per_value)
+        context = f"{m.context}" + ("*" if m.window else "")
         lines.append(f"{m.name:<13}{m.layers:7d}{m.heads:6d}{m.kv_heads:9d}{m.d_head:7d}"
-                     f"{_size(per_token):>11}{_size(total):>11}{_size(full):>21}")
+                     f"{_size(per_token):>11}{context:>9}{_size(total):>13}{_size(full):>21}")
     return "\n".join(lines)
 
 

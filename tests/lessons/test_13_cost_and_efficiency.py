@@ -3,6 +3,7 @@ the formula's numbers, the online-softmax trace and its widget are right, the KV
 the formula. No test here depends on how fast the machine is."""
 import math
 import re
+import time
 
 import numpy as np
 import pytest
@@ -53,6 +54,37 @@ def test_rnn_pass_is_sequential_and_causal():
     assert np.all(np.abs(h2[5:] - h[5:]).max(axis=1) > 0)         # every later step does
 
 
+def test_best_seconds_keeps_the_fastest_call():
+    delays = iter([0.03, 0.02, 0.001, 0.02])                     # the warm-up call, then three timed ones
+
+    def slow_then_fast():
+        time.sleep(next(delays))
+    assert 0.001 <= lesson.best_seconds(slow_then_fast, repeats=3) < 0.015
+
+
+def test_best_in_turns_times_every_function_and_keeps_each_ones_fastest():
+    calls = []
+
+    def one():
+        calls.append(1)
+
+    def two():
+        calls.append(2)
+        time.sleep(0.002)
+    best = lesson.best_in_turns([one, two], repeats=3)
+    assert calls == [1, 2] * 4                                   # a warm-up round, then 3 rounds in turns
+    assert best.shape == (2,) and 0 < best[0] < best[1] and best[1] >= 0.002
+
+
+def test_cost_counts_the_multiply_adds_the_lesson_states():
+    cost = lesson.attention_cost(sizes=(64, 2048), repeats=1)
+    rnn = lesson.rnn_cost(sizes=(64, 2048), repeats=1)
+    assert cost.multiply_adds[-1] == 2 * 2048**2 * 64 == 536_870_912           # "about 537 million"
+    assert rnn.multiply_adds[-1] == 2 * 2048 * 64**2 == 16_777_216             # "about 17 million"
+    assert cost.multiply_adds[-1] / rnn.multiply_adds[-1] == 32
+    np.testing.assert_allclose(cost.rate(), cost.multiply_adds / cost.seconds)
+
+
 def test_time_split_names_the_three_lines_of_the_formula():
     split = lesson.time_split(n=128, heads=1, repeats=1)
     assert len(split.names) == 3 and split.seconds.shape == (3,) and np.all(split.seconds > 0)
@@ -62,7 +94,8 @@ def test_time_split_names_the_three_lines_of_the_formula():
 def test_figures_have_their_titles():
     cost = lesson.attention_cost(sizes=(64, 128, 256), repeats=1)
     rnn = lesson.rnn_cost(sizes=(64, 128, 256), repeats=1)
-    assert [ax.get_title() for ax in lesson.plot_cost(cost, rnn).axes] == ["Time", "Memory"]
+    assert [ax.get_title() for ax in lesson.plot_cost(cost, rnn).axes] == ["Time (best of several calls)",
+                                                                          "Memory (tracemalloc peak)"]
     titles = [ax.get_title() for ax in lesson.plot_intuition().axes]
     assert "n x n" in titles[0] and "RNN" in titles[1]
 
@@ -88,10 +121,35 @@ def test_softmax_base2_is_the_softmax_of_base2_scores():
     assert np.all(lesson.softmax_base2(hidden) == 0)
 
 
+def test_numpy_habits_times_each_habit_against_the_plain_way():
+    habits = lesson.numpy_habits(rows=16, n_k=64, repeats=2)
+    assert len(habits.names) == 3 and habits.plain.shape == habits.habit.shape == (3,)
+    assert np.all(habits.plain > 0) and np.all(habits.habit > 0)
+    assert "exp2" in habits.names[0] and "buffer" in habits.names[1] and "einsum" in habits.names[2]
+    assert "gain" in habits.table()
+
+
+def test_the_habits_compute_the_same_numbers_as_the_plain_way():
+    from attention_course import efficient
+
+    s = np.random.default_rng(3).uniform(-20, 0, (8, 40)).astype(np.float32)
+    np.testing.assert_allclose(np.exp2(s * math.log2(math.e)), np.exp(s), rtol=1e-5)
+    np.testing.assert_allclose(np.einsum("...k->...", s), s.sum(-1), rtol=1e-5)
+    w = s * math.log2(math.e)
+    np.testing.assert_allclose(efficient._softmax_base2_inplace(w.copy()), ac.softmax(s), rtol=1e-5, atol=1e-8)
+
+
 def test_step_times_table_lists_every_step():
     times = lesson.StepTimes(64, 2, tuple(name for name, _ in lesson.CPU_STEPS), np.linspace(6e-3, 1e-3, 6))
     table = times.table()
-    assert all(name in table for name, _ in lesson.CPU_STEPS) and "6.00x" in table
+    assert all(name in table for name, _ in lesson.CPU_STEPS) and "6.00x" in table and "cores" not in table
+    times.cpu = 2 * times.seconds                                 # two cores busy all the time
+    assert "cores busy" in times.table() and "2.0" in times.table().splitlines()[-1]
+
+
+def test_time_cpu_steps_measures_wall_and_cpu_time_of_every_step():
+    times = lesson.time_cpu_steps(n=64, heads=1, repeats=1)
+    assert times.seconds.shape == times.cpu.shape == (6,) and np.all(times.seconds > 0) and np.all(times.cpu >= 0)
 
 
 # ---------------------------------------------------------------- 3. the online softmax
@@ -106,6 +164,9 @@ def test_the_trace_follows_its_definitions_and_ends_at_the_exact_output():
         np.testing.assert_allclose(trace.l[b], np.exp(seen - trace.m[b]).sum(), rtol=1e-12)
         np.testing.assert_allclose(trace.o[b], np.exp(seen - trace.m[b]) @ values[:len(seen)], rtol=1e-12)
     assert np.all(trace.alpha <= 1) and np.all(np.diff(trace.m) >= 0)
+    assert trace.alpha[0] == 0.0                                  # the math: exp(m_0 - m_1) with m_0 = -inf
+    for b in range(1, 4):
+        assert trace.alpha[b] == pytest.approx(math.exp(trace.m[b - 1] - trace.m[b]))
     np.testing.assert_allclose(trace.running_output(3), trace.exact, rtol=1e-12)
     w = np.exp(scores - scores.max())
     np.testing.assert_allclose(trace.exact, (w / w.sum()) @ values, rtol=1e-12)
@@ -138,9 +199,34 @@ def test_online_softmax_explorer_default_view_and_extremes():
     assert explorer.png.startswith(b"\x89PNG")
     ends = explorer.check_extremes()
     assert [r["values"]["block"] for r in ends] == [1, 4]
+    assert "alpha = 0 multiplies l = 0" in ends[0]["text"]
     final = re.search(r"o / l = \[(.*?)\]", ends[-1]["text"]).group(1)
     exact = re.search(r"exact output .*? = \[(.*?)\]", ends[-1]["text"]).group(1)
     assert final == exact                                          # the last block lands on the exact output
+
+
+def test_the_explorer_shows_the_terms_of_the_running_sum_shrinking_by_alpha():
+    trace = lesson.online_softmax_trace(*lesson.one_query_example(), block_size=4)
+    explorer = lesson.online_softmax_explorer(trace, block=2)
+    _, _, terms, before, l_text, *_ = explorer.state
+    heights = np.array([p.get_height() for p in terms])
+    outlines = np.array([p.get_height() for p in before])
+    assert heights.sum() == pytest.approx(trace.l[1])             # the bars add up to l
+    np.testing.assert_allclose(heights[:4], trace.alpha[1] * outlines[:4])   # old bars = alpha x outline
+    assert np.all(heights[8:] == 0) and np.all(outlines[4:] == 0)
+    assert "l = sum of the bars = 2.756" in l_text.get_text() and "0.449" in l_text.get_text()
+    explorer.set(block=4)                                         # block 4 raises nothing
+    assert "no new max" in l_text.get_text()
+    outlines = np.array([p.get_height() for p in before])
+    np.testing.assert_allclose([p.get_height() for p in terms][:12], outlines[:12])
+
+
+def test_causal_fraction_counts_the_scores_on_or_below_the_diagonal_tiles():
+    assert lesson.causal_fraction(2048) == 36 / 64                # 8 blocks of 256: 1 + 2 + ... + 8 of 8 x 8
+    for n, b in ((1000, 256), (7, 3), (5, 8)):
+        per_row = [min(n, (r // b + 1) * b) for r in range(n)]    # keys up to the end of the row's block
+        assert lesson.causal_fraction(n, tile_rows=b) == pytest.approx(sum(per_row) / n**2)
+    assert lesson.causal_fraction(1, tile_rows=4) == 1.0
 
 
 def test_tiled_peak_memory_grows_like_n_and_is_far_below_the_naive_one():
@@ -214,11 +300,17 @@ def test_published_shapes_agree_with_the_widths_their_sources_give():
         assert width and m.heads * m.d_head == int(width.group(1)), m.name
 
 
-def test_kv_table_shows_gqa_shrinking_the_cache():
-    table = lesson.kv_table(n=4096)
+def test_kv_table_fills_each_models_context_and_shows_gqa_shrinking_the_cache():
+    table = lesson.kv_table()
     rows = {line.split("  ")[0].strip(): line for line in table.splitlines()[1:]}
+    assert rows["GPT-2 small"].split()[-4:] == ["36", "MiB", "36", "MiB"]   # 1024 positions, no GQA
     assert "1.25 GiB" in rows["Llama 2 70B"] and rows["Llama 2 70B"].rstrip().endswith("10 GiB")
-    assert "512 MiB" in rows["Mistral 7B"] and "2 GiB" in rows["Llama 2 7B"]
+    assert "512 MiB" in rows["Mistral 7B"] and "8192*" in rows["Mistral 7B"]   # the window caps it at 4096
+    assert "2 GiB" in rows["Llama 2 7B"] and "16 MiB" in rows["Falcon 7B"]     # Falcon: 2048 positions
+    for m in lesson.PUBLISHED:                                    # nothing computed beyond a model's context
+        assert m.cached_positions <= m.context and str(m.context) in m.source, m.name
+    mistral = next(m for m in lesson.PUBLISHED if m.name == "Mistral 7B")
+    assert mistral.cached_positions == 4096 and "window_size 4096" in mistral.source
 
 
 def test_decode_times_table_structure():
