@@ -953,3 +953,24 @@ def scatter(coords, labels=None, ax=None, title=None, **kwargs):
     (``.move(xy, label, origin)``, ``.link(indices)``). Keywords: ``xlabel``, ``ylabel``, ``xlim``,
     ``ylim``, ``color``, ``size``, ``fontsize``, ``label_color``."""
     return Scatter(coords, labels, ax=ax, title=title, **kwargs)
+
+
+def log_log(x, curves, *, xlabel, ylabel, title, width=5.6, height=3.6):
+    """A figure of curves against ``x`` on log-log axes, x ticked at its own values (powers of 2:
+    d_k = 1 ... 512, n = 128 ... 2048), for measurements that grow like a power of x (slope = power).
+
+    ``curves``: a list of ``(y, label, style, color)``, ``style`` a matplotlib format such as
+    ``"o-"`` (measured) or ``"--"`` (a theory line). Returns the Figure.
+    """
+    x = np.asarray(x)
+    fig, ax = new_figure(width=width, height=height)
+    for y, label, style, color in curves:
+        ax.loglog(x, np.broadcast_to(np.asarray(y, dtype=float), x.shape), style, color=color, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

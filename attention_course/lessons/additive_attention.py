@@ -357,17 +357,10 @@ def plot_timing(timing: dict):
     """Log-log: seconds for the additive and the dot-product scores against n."""
     from .. import viz
 
-    fig, ax = viz.new_figure(width=5.6, height=3.6)
-    ax.loglog(timing["n"], timing["additive"], "o-", color=RED, label="additive (builds n x n x h)")
-    ax.loglog(timing["n"], timing["dot"], "s-", color=BLUE, label="dot product q k^T")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(timing["n"], [str(n) for n in timing["n"]])
-    ax.minorticks_off()
-    ax.set_xlabel("n queries = n keys")
-    ax.set_ylabel("seconds (best of 3)")
-    ax.set_title("Scoring every pair: additive vs dot product")
-    ax.legend(fontsize=8)
-    return fig
+    return viz.log_log(timing["n"], [(timing["additive"], "additive (builds n x n x h)", "o-", RED),
+                                     (timing["dot"], "dot product q k^T", "s-", BLUE)],
+                       xlabel="n queries = n keys", ylabel="seconds (best of 3)",
+                       title="Scoring every pair: additive vs dot product")
 
 
 # ---------------------------------------------------------------- the widget

@@ -57,20 +57,13 @@ def plot_score_variance(result: ScoreVariance):
     """Log-log plot of :func:`score_variance`: Var(q.k) vs d_k, unscaled and scaled, with theory."""
     from .. import viz
 
-    fig, ax = viz.new_figure(width=5.6, height=3.6)
     d = result.d_k
-    ax.loglog(d, d, color="0.6", linestyle="--", label="theory: Var = d_k")
-    ax.loglog(d, result.raw, "o-", color=RED, label="measured: q . k")
-    ax.loglog(d, np.ones_like(d, dtype=float), color="0.6", linestyle=":", label="theory: Var = 1")
-    ax.loglog(d, result.scaled, "s-", color=BLUE, label="measured: q . k / sqrt(d_k)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(d, [str(int(x)) for x in d])
-    ax.minorticks_off()
-    ax.set_xlabel("d_k (length of each query and key)")
-    ax.set_ylabel("variance of the score")
-    ax.set_title("Dot products grow with d_k; scaled ones do not")
-    ax.legend(fontsize=8)
-    return fig
+    return viz.log_log(d, [(d, "theory: Var = d_k", "--", "0.6"),
+                           (result.raw, "measured: q . k", "o-", RED),
+                           (1.0, "theory: Var = 1", ":", "0.6"),
+                           (result.scaled, "measured: q . k / sqrt(d_k)", "s-", BLUE)],
+                       xlabel="d_k (length of each query and key)", ylabel="variance of the score",
+                       title="Dot products grow with d_k; scaled ones do not")
 
 
 # ---------------------------------------------------------------- 2. the d_k slider

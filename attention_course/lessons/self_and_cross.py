@@ -187,15 +187,7 @@ def plot_timing(result: Timing):
     """Log-log plot of :func:`time_parallel_vs_loop`: seconds against n for both versions."""
     from .. import viz
 
-    fig, ax = viz.new_figure(width=5.6, height=3.6)
-    n = result.n
-    ax.loglog(n, result.loop, "o-", color="#d62728", label="loop: one query position at a time")
-    ax.loglog(n, result.matrix, "s-", color="#1f77b4", label="one matrix product for all positions")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(n, [str(int(x)) for x in n])
-    ax.minorticks_off()
-    ax.set_xlabel("sequence length n (queries = keys = n)")
-    ax.set_ylabel("seconds (best run, one BLAS thread)")
-    ax.set_title("Self-attention: loop vs matrix product")
-    ax.legend(fontsize=8)
-    return fig
+    return viz.log_log(result.n, [(result.loop, "loop: one query position at a time", "o-", "#d62728"),
+                                  (result.matrix, "one matrix product for all positions", "s-", "#1f77b4")],
+                       xlabel="sequence length n (queries = keys = n)", ylabel="seconds (best run, one BLAS thread)",
+                       title="Self-attention: loop vs matrix product")

@@ -436,3 +436,16 @@ def test_labels_marked_static_stay_in_the_background_of_token_links():
     viz._FastRenderer(links.ax.figure).rgba()
     labels = [t for t in links.ax.texts if getattr(t, "_ac_static", False)]
     assert labels and not any(t.get_animated() for t in labels)
+
+
+def test_log_log_draws_each_curve_on_log_axes_ticked_at_x():
+    x = np.array([1, 2, 4, 8])
+    fig = viz.log_log(x, [(x ** 2, "n^2", "o-", "red"), (3.0, "constant", "--", "0.6")],
+                      xlabel="n", ylabel="time", title="growth")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "8"]
+    (quad, const) = ax.lines
+    np.testing.assert_array_equal(quad.get_ydata(), [1, 4, 16, 64])
+    np.testing.assert_array_equal(const.get_ydata(), [3, 3, 3, 3])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n^2", "constant"]
