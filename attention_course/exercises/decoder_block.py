@@ -141,20 +141,12 @@ MISTAKES = [
 
 # ---------------------------------------------------------------------------- cases
 
-def random_layer(d_model, d_ff, rng, dtype=np.float64) -> Layer:
-    """Random weights for one block; LayerNorm gains and shifts far from 1 and 0, so that each
-    LayerNorm (and which one is used where) changes the result."""
-    def w(d_in, d_out):
-        return (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in)).astype(dtype)
+def random_wide_layer(d_model, d_ff, rng, dtype=np.float64) -> Layer:
+    """Random weights for one block (lesson 15's ``random_layer``) with LayerNorm gains and shifts
+    far from 1 and 0, so that each LayerNorm (and which one is used where) changes the result."""
+    from ..lessons.review import random_layer
 
-    def vec(d, centre=0.0, scale=0.3):
-        return (centre + scale * rng.standard_normal(d)).astype(dtype)
-
-    return Layer(w_q=w(d_model, d_model), b_q=vec(d_model), w_k=w(d_model, d_model), b_k=vec(d_model),
-                 w_v=w(d_model, d_model), b_v=vec(d_model), w_o=w(d_model, d_model), b_o=vec(d_model),
-                 ln1_gain=vec(d_model, 1.0, 0.5), ln1_bias=vec(d_model),
-                 w_1=w(d_model, d_ff), b_1=vec(d_ff), w_2=w(d_ff, d_model), b_2=vec(d_model),
-                 ln2_gain=vec(d_model, 1.0, 0.5), ln2_bias=vec(d_model))
+    return random_layer(d_model, d_ff, rng, dtype, bias_scale=0.3, gain_scale=0.5)
 
 
 def cases():
@@ -162,7 +154,7 @@ def cases():
 
     def case(batch, n, d_model, h, d_ff, label, dtype=np.float64, scale=1.0):
         x = (scale * rng.standard_normal((*batch, n, d_model))).astype(dtype)
-        return Case((x, random_layer(d_model, d_ff, rng, dtype), h), label=label)
+        return Case((x, random_wide_layer(d_model, d_ff, rng, dtype), h), label=label)
 
     return [
         case((), 5, 8, 2, 16, "5 tokens, d_model 8, 2 heads"),

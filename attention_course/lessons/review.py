@@ -50,20 +50,22 @@ class Toy:
         return self.embeddings.shape[1]
 
 
-def random_layer(d_model: int, d_ff: int, rng, dtype=np.float64) -> Layer:
-    """A block's weights drawn at random: matrices ~ N(0, 1/d_in), biases and LayerNorm shifts small,
-    LayerNorm gains near 1 (so every parameter matters and a mix-up shows)."""
+def random_layer(d_model: int, d_ff: int, rng, dtype=np.float64, *, bias_scale: float = 0.1,
+                 gain_scale: float = 0.2) -> Layer:
+    """A block's weights drawn at random: matrices ~ N(0, 1/d_in), biases and LayerNorm shifts
+    ~ N(0, bias_scale^2), LayerNorm gains ~ 1 + N(0, gain_scale^2) (so every parameter matters and
+    a mix-up shows; the decoder_block exercise draws them wider, so each LayerNorm's place matters)."""
     def w(d_in, d_out):
         return (rng.standard_normal((d_in, d_out)) / math.sqrt(d_in)).astype(dtype)
 
-    def b(d, scale=0.1, centre=0.0):
+    def b(d, scale=bias_scale, centre=0.0):
         return (centre + scale * rng.standard_normal(d)).astype(dtype)
 
     return Layer(w_q=w(d_model, d_model), b_q=b(d_model), w_k=w(d_model, d_model), b_k=b(d_model),
                  w_v=w(d_model, d_model), b_v=b(d_model), w_o=w(d_model, d_model), b_o=b(d_model),
-                 ln1_gain=b(d_model, 0.2, 1.0), ln1_bias=b(d_model),
+                 ln1_gain=b(d_model, gain_scale, 1.0), ln1_bias=b(d_model),
                  w_1=w(d_model, d_ff), b_1=b(d_ff), w_2=w(d_ff, d_model), b_2=b(d_model),
-                 ln2_gain=b(d_model, 0.2, 1.0), ln2_bias=b(d_model))
+                 ln2_gain=b(d_model, gain_scale, 1.0), ln2_bias=b(d_model))
 
 
 def toy_model(d_model: int = 8, num_heads: int = 2, d_ff: int = 16, seed: int = 15) -> Toy:
@@ -1033,11 +1035,11 @@ def decoder_vs_torch(fn=None, seed: int = 0) -> float:
     """Largest difference between ``fn(x, p, num_heads)`` (default: the exercise's reference
     ``decoder_block``) and ``torch.nn.TransformerEncoderLayer(norm_first=True)`` run with a causal
     mask on the same weights: 2 random sentences of 6 tokens, d_model 8, 2 heads, float64."""
-    from ..exercises.decoder_block import decoder_block, random_layer
+    from ..exercises.decoder_block import decoder_block, random_wide_layer
 
     fn = decoder_block if fn is None else fn
     rng = np.random.default_rng(seed)
-    p = random_layer(8, 32, rng)
+    p = random_wide_layer(8, 32, rng)
     x = rng.standard_normal((2, 6, 8))
     by_torch = run_torch_block(torch_block(p, 2, norm_first=True), x, causal=True)
     return float(np.abs(np.asarray(fn(x, p, 2)) - by_torch).max())
