@@ -255,6 +255,9 @@ def _grade_single(i: int, q: Question, choice) -> Feedback:
 def _grade_multiple(i: int, q: Question, choice) -> Feedback:
     if isinstance(choice, numbers.Integral) and not isinstance(choice, bool):
         choice = [choice]
+    if isinstance(choice, str) and choice.replace(",", " ").split() and all(
+            len(part) == 1 and part.isalpha() for part in "".join(choice.replace(",", " ").split())):
+        choice = list("".join(choice.replace(",", " ").split()))     # "BD", "b, d": the letters the static quiz prints
     if not isinstance(choice, (list, tuple, set, frozenset)):
         return _invalid(i, f"Select all that apply: give a list of option numbers, e.g. [0, 2], got {choice!r}.")
     chosen = []

@@ -175,7 +175,7 @@ def test_numeric_answers(q):
     (0, True, "Give an option's letter or its number"),
     (0, [0], "one right answer"),
     (0, None, "Pick an option first"),
-    (1, "ac", "give a list of option numbers"),
+    (1, "a1", "give a list of option numbers"),
     (1, [], "Select at least one option"),
     (1, [0, 9], "There is no option 9"),
     (2, "half", "wants a number"),
@@ -321,3 +321,11 @@ def test_options_can_be_given_by_the_letters_the_static_quiz_prints():
     assert bank.answer(0, letter).correct and bank.answer(0, letter.lower()).correct
     assert str(bank.answer(0, letter)) == str(bank.answer(0, right))
     assert "There is no option" in str(bank.answer(0, "Z"))
+
+
+def test_select_all_questions_take_the_letters_too():
+    bank = quiz.load("demo")
+    right = bank.questions[1].correct_indices
+    letters = "".join("ABCDEFGH"[j] for j in right)
+    assert bank.answer(1, letters).correct and bank.answer(1, ", ".join(letters.lower())).correct
+    assert str(bank.answer(1, letters)) == str(bank.answer(1, right))
