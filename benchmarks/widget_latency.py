@@ -7,6 +7,9 @@ Two widgets, the two interactions lessons use:
 - explorer click: AttentionExplorer, a token button clicked -> row outline, links, summary.
 - slider move:   Interactive with a temperature slider -> 144 new weights, heatmap colours,
                  144 printed numbers and links redrawn.
+In process only, the heaviest lesson widget as well:
+- gallery pick:  lesson 15's MistakeGallery, a mistake picked in the dropdown -> its two panels,
+                 symptom and hint repainted on the one shared figure.
 
 "In process" times compute + redraw + PNG encoding + setting the ipywidgets values.
 "Through a kernel" starts an ipykernel and plays the front end: it sends the comm message a
@@ -79,8 +82,15 @@ def in_process():
     def move(k):
         control.value = temps[(k * 7) % len(temps)]
 
+    from attention_course.lessons import review
+    gallery = review.MistakeGallery()
+    n_mistakes = len(gallery.symptoms)
+
+    def pick(k):
+        gallery.dropdown.value = (k * 5 + 1) % n_mistakes     # what choosing in the browser does
+
     results = {}
-    for name, action in [("explorer click", click), ("slider move", move)]:
+    for name, action in [("explorer click", click), ("slider move", move), ("gallery pick", pick)]:
         for k in range(5):                                   # warm-up: caches, first full draw
             action(k)
         times = []

@@ -90,8 +90,9 @@ def test_timing_reports_agreement_and_positive_times():
 
 
 def test_one_matrix_product_beats_the_loop():
-    # cell 23 says the loop is the slower one at every n; the stored timing is not compared, so this holds it
-    r = self_cross.time_parallel_vs_loop(ns=(16, 128, 512), d_k=32, repeats=3)
+    # cell 23 says the loop is the slower one at every n; the stored timing is not compared, so this holds it.
+    # It is 5-14x slower here; a busy machine can only slow a call down, and the best of 5 is kept.
+    r = self_cross.time_parallel_vs_loop(ns=(16, 128, 512), d_k=32, repeats=5)
     assert np.all(r.speedup > 1), r.speedup
 
 

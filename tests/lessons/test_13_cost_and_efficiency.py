@@ -3,7 +3,7 @@ the formula's numbers, the online-softmax trace and its widget are right, the KV
 the formula. No test here depends on how fast the machine is."""
 import math
 import re
-import time
+import types
 
 import numpy as np
 import pytest
@@ -54,26 +54,53 @@ def test_rnn_pass_is_sequential_and_causal():
     assert np.all(np.abs(h2[5:] - h[5:]).max(axis=1) > 0)         # every later step does
 
 
-def test_best_seconds_keeps_the_fastest_call():
+class FakeClock:
+    """A clock that moves only when a timed function says it took time: a test of which call
+    counts must not depend on how busy the machine running it is."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def spend(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()                                            # the lesson's own `time`, not the real module
+    monkeypatch.setattr(lesson, "time", types.SimpleNamespace(perf_counter=fake, process_time=fake))
+    return fake
+
+
+def test_best_seconds_keeps_the_fastest_call(clock):
     delays = iter([0.03, 0.02, 0.001, 0.02])                     # the warm-up call, then three timed ones
-
-    def slow_then_fast():
-        time.sleep(next(delays))
-    assert 0.001 <= lesson.best_seconds(slow_then_fast, repeats=3) < 0.015
+    assert lesson.best_seconds(lambda: clock.spend(next(delays)), repeats=3) == pytest.approx(0.001)
+    assert next(delays, "used up") == "used up"                   # one warm-up + 3 timed calls, no more
 
 
-def test_best_in_turns_times_every_function_and_keeps_each_ones_fastest():
+def test_best_seconds_without_warm_up_times_the_first_call(clock):
+    delays = iter([0.001, 0.03])
+    assert lesson.best_seconds(lambda: clock.spend(next(delays)), repeats=2, warm_up=False) == pytest.approx(0.001)
+
+
+def test_best_in_turns_times_every_function_and_keeps_each_ones_fastest(clock):
     calls = []
+    costs = {1: iter([9.0, 0.5, 0.1, 0.3]), 2: iter([9.0, 0.2, 0.4, 0.25])}   # warm-up, then 3 rounds
 
     def one():
         calls.append(1)
+        clock.spend(next(costs[1]))
 
     def two():
         calls.append(2)
-        time.sleep(0.002)
-    best = lesson.best_in_turns([one, two], repeats=3)
+        clock.spend(next(costs[2]))
+    wall, cpu = lesson.best_in_turns([one, two], repeats=3, with_cpu=True)
     assert calls == [1, 2] * 4                                   # a warm-up round, then 3 rounds in turns
-    assert best.shape == (2,) and 0 < best[0] < best[1] and best[1] >= 0.002
+    np.testing.assert_allclose(wall, [0.1, 0.2])                 # each function's own fastest round
+    np.testing.assert_allclose(cpu, [0.1, 0.2])                  # the CPU time of those same calls
 
 
 def test_cost_counts_the_multiply_adds_the_lesson_states():

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -425,12 +424,6 @@ def test_the_gallery_widget_shows_every_mistake():
     pngs = {g.select(i).png for i in range(len(g.symptoms))}
     assert len(pngs) == len(g.symptoms)                           # each mistake its own picture
     assert g.figure.full_draws == 1                               # one figure, repainted in place, never rebuilt
-    times = []
-    for i in reversed(range(len(g.symptoms))):
-        start = time.perf_counter()
-        g.select(i)
-        times.append(time.perf_counter() - start)
-    assert sorted(times)[len(times) // 2] < 0.1                   # <= 50 ms on a quiet machine; slack for load
     bundle = g._repr_mimebundle_()
     assert "text/html" in bundle and bundle["text/plain"] == g.text
     with pytest.raises(ValueError, match="no mistake titled"):
