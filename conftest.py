@@ -5,3 +5,9 @@ import os
 # start kernels (measured: 73 s vs 9 s). Child kernels inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The browser tests first: they are the longest file (about a minute), and with
+    ``--dist loadfile`` a long file handed out last leaves the other worker idle meanwhile."""
+    items.sort(key=lambda item: "browser" not in item.keywords)     # stable: the rest keep their order
