@@ -10,4 +10,4 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def pytest_collection_modifyitems(session, config, items):
     """The browser tests first: they are the longest file (about a minute), and with
     ``--dist loadfile`` a long file handed out last leaves the other worker idle meanwhile."""
-    items.sort(key=lambda item: "browser" not in item.keywords)     # stable: the rest keep their order
+    items.sort(key=lambda item: item.get_closest_marker("browser") is None)   # stable: the rest keep their order
