@@ -20,6 +20,7 @@ import numpy as np
 
 from .._backend import check_positive_ints
 from ..additive import additive_scores
+from ..experiments import one_thread
 from ..softmax import softmax
 
 BLUE, RED = "#1f77b4", "#d62728"
@@ -106,6 +107,7 @@ class Fit:
         return int(np.sum(right > others + 1e-12))
 
 
+@one_thread                  # tiny tensors: a second torch thread only spins against neighbours
 def fit(alignment: Alignment, kind: str = "additive", hidden: int = 4, steps: int = 150, lr: float = 0.1,
         seed: int = 0) -> Fit:
     """Fit ``kind`` = "additive" (w_q (d_q, h), w_k (d_k, h), w_v (h,)) or "multiplicative"
@@ -164,6 +166,7 @@ def adam(params, loss_fn, steps: int, lr: float, betas=(0.9, 0.999), eps: float 
     return np.array(history)
 
 
+@one_thread
 def fit_hidden_sizes(alignment: Alignment, hidden_sizes=range(1, 9), restarts: int = 3, steps: int = 150,
                      lr: float = 0.1, seed: int = 0) -> dict:
     """``{h: Fit}``: the additive scorer fitted for every hidden size h, keeping the best of

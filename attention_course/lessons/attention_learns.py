@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..experiments import one_thread
 from ..multihead import merge_heads, split_heads
 from ..positional import sinusoidal_positional_encoding
 from ..torch_module import MultiHeadAttention
@@ -466,6 +467,7 @@ class Ablation:
     blind: float
 
 
+@one_thread                  # tiny tensors: a second torch thread only spins against neighbours
 def ablate(run: Run) -> Ablation:
     model, test, task = run.model, run.test, run.task
     with torch.no_grad():

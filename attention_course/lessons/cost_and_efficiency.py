@@ -25,6 +25,7 @@ from .._backend import check_positive_ints
 from ..attention import masked_softmax, scaled_dot_product_attention
 from ..efficient import (LOG2_E, KVCache, _rows_per_block, _softmax_base2_inplace, efficient_attention,
                          empty_weights, readable_tiled_attention)
+from ..experiments import one_thread
 from ..masks import causal_mask
 from ..softmax import softmax
 
@@ -605,6 +606,7 @@ class MemoryTable:
         return "\n".join(lines)
 
 
+@one_thread                  # peaks count bytes, not time: one thread does not change them
 def memory_table(sizes=(256, 512, 1024, 2048), heads: int = 1, d: int = 64, block_size: int = 128) -> MemoryTable:
     """Peak memory of ``scaled_dot_product_attention`` and ``readable_tiled_attention`` (float32)."""
     naive, tiled = [], []

@@ -392,3 +392,27 @@ def test_values_that_look_equal_are_printed_with_enough_digits_to_differ():
     shown = re.search(r"expected ([\d.e-]+), got ([\d.e-]+)", text)
     assert shown and shown.group(1) != shown.group(2), text
     assert "less precise" in text
+
+
+# ----------------------------------------------------------- shared machines ----
+
+def _thread_counts():
+    from threadpoolctl import threadpool_info
+
+    return sorted({pool["num_threads"] for pool in threadpool_info()})
+
+
+def test_the_learners_code_runs_on_one_thread_and_the_callers_limit_comes_back():
+    from threadpoolctl import threadpool_limits
+
+    seen = []
+
+    def softmax(x, axis=-1):
+        seen.append(_thread_counts())
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    with threadpool_limits(limits=2):                               # a caller that allows two threads
+        assert ex.check("softmax", softmax).passed
+        after = _thread_counts()
+    assert seen and all(counts == [1] for counts in seen)          # every case: one thread in every pool
+    assert after == [2]

@@ -374,3 +374,19 @@ def test_bad_input_is_named():
         lesson.train("reverse", 0)
     with pytest.raises(ValueError, match="for the reverse task"):
         lesson.weight_split(lesson.train("recall", 1))
+
+
+def test_the_ablation_runs_on_one_torch_thread_and_gives_the_callers_back(runs, monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    seen, measure = [], lesson.measure
+
+    def recording_measure(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return measure(*args, **kwargs)
+    monkeypatch.setattr(lesson, "measure", recording_measure)
+    with threadpool_limits(limits=2):
+        lesson.ablate(runs["reverse"])
+        assert torch.get_num_threads() == 2
+    assert seen == [1, 1, 1]

@@ -344,3 +344,18 @@ def test_decode_times_table_structure():
     times = lesson.time_decoding(sizes=(8, 16), repeats=1)
     assert times.with_cache.shape == times.recompute.shape == (2,)
     assert "speed-up" in times.table()
+
+
+def test_the_memory_table_measures_on_one_thread_and_gives_the_callers_back(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen, peak_bytes = [], lesson.peak_bytes
+
+    def recording_peak_bytes(*args):
+        seen.append({pool["num_threads"] for pool in threadpool_info()})
+        return peak_bytes(*args)
+    monkeypatch.setattr(lesson, "peak_bytes", recording_peak_bytes)
+    with threadpool_limits(limits=2):
+        lesson.memory_table(sizes=(64,))
+        assert {pool["num_threads"] for pool in threadpool_info()} == {2}
+    assert seen == [{1}, {1}]
