@@ -17,7 +17,9 @@ kernels on a shared machine for the cores.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,29 +27,58 @@ import numpy as np
 from ._backend import as_numbers, check_positive_ints
 from .softmax import softmax, softmax_jacobian
 
-__all__ = ["one_thread", "random_qkv", "random_scores", "RandomScores", "entropy", "effective_choices",
-           "inverse_sum_squares", "softmax_jacobian_norm",
+__all__ = ["one_thread", "single_thread", "random_qkv", "random_scores", "RandomScores", "entropy",
+           "effective_choices", "inverse_sum_squares", "softmax_jacobian_norm",
            "saturation", "Saturation", "SaturationPoint", "plot_saturation", "strongest",
            "attention_explorer"]
 
 RED, BLUE, GREEN = "#d62728", "#1f77b4", "#2ca02c"       # unscaled, scaled, a third curve
 
 
-def one_thread(fn):
-    """Run ``fn`` with numpy's BLAS (and torch's OpenMP) pools limited to one thread.
+@contextlib.contextmanager
+def single_thread():
+    """A block in which numpy's BLAS and, when torch is loaded, torch's pool use one thread.
+
+    threadpoolctl sets the BLAS and OpenMP libraries; torch is set directly as well, because
+    torch's MKL (its matrix products) keeps the count ``torch.set_num_threads`` last gave it:
+    inside ``threadpool_limits(1)`` alone, MKL still ran 2 threads (lesson 12's training had set
+    them), and lesson 12's checker took 10.6-12.4 s instead of 0.4 s next to busy neighbours.
+    Everything is put back on exit.
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=1):
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(threads)
+
+
+def one_thread(fn=None, *, torch: bool = False):
+    """Run ``fn`` on one thread (:func:`single_thread`); ``torch=True`` for a function that uses
+    torch, so that torch is loaded before the limit is set.
 
     Small matrix products gain nothing from a second thread; on a shared machine the extra
     threads only spin against the neighbours' (measured: a table took 9.1 s with 2 threads under
-    contention, 0.95 s with 1). The limit is lifted when ``fn`` returns.
+    contention, 0.95 s with 1; lesson 11's fits 14.5 s against 0.3 s). The limit is lifted when
+    ``fn`` returns.
     """
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from threadpoolctl import threadpool_limits
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if torch:
+                import torch as _  # noqa: F401  (loaded first, so single_thread can hold it)
+            with single_thread():
+                return fn(*args, **kwargs)
 
-        with threadpool_limits(limits=1):
-            return fn(*args, **kwargs)
+        return wrapper
 
-    return wrapper
+    return decorate if fn is None else decorate(fn)
 
 
 # ---------------------------------------------------------------- random queries, keys and values

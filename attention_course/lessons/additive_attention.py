@@ -107,7 +107,7 @@ class Fit:
         return int(np.sum(right > others + 1e-12))
 
 
-@one_thread                  # tiny tensors: a second torch thread only spins against neighbours
+@one_thread(torch=True)      # tiny tensors: a second torch thread only spins against neighbours
 def fit(alignment: Alignment, kind: str = "additive", hidden: int = 4, steps: int = 150, lr: float = 0.1,
         seed: int = 0) -> Fit:
     """Fit ``kind`` = "additive" (w_q (d_q, h), w_k (d_k, h), w_v (h,)) or "multiplicative"
@@ -166,7 +166,7 @@ def adam(params, loss_fn, steps: int, lr: float, betas=(0.9, 0.999), eps: float 
     return np.array(history)
 
 
-@one_thread
+@one_thread(torch=True)
 def fit_hidden_sizes(alignment: Alignment, hidden_sizes=range(1, 9), restarts: int = 3, steps: int = 150,
                      lr: float = 0.1, seed: int = 0) -> dict:
     """``{h: Fit}``: the additive scorer fitted for every hidden size h, keeping the best of

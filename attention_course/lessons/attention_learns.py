@@ -467,7 +467,7 @@ class Ablation:
     blind: float
 
 
-@one_thread                  # tiny tensors: a second torch thread only spins against neighbours
+@one_thread(torch=True)      # tiny tensors: a second torch thread only spins against neighbours
 def ablate(run: Run) -> Ablation:
     model, test, task = run.model, run.test, run.task
     with torch.no_grad():

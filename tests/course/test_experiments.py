@@ -4,6 +4,7 @@ Expected values are computed here another way (direct dot products, plain loops)
 from a run.
 """
 import math
+import re
 
 import numpy as np
 import pytest
@@ -148,6 +149,33 @@ def test_experiments_run_on_one_thread_and_restore_the_setting():
     assert probe() == 7
     assert seen and set(seen) == {1}
     assert [info["num_threads"] for info in threadpool_info()] == before
+
+
+def torch_thread_counts(torch):
+    """(torch's intra-op threads, MKL's threads or None where torch has no MKL)."""
+    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
+    return torch.get_num_threads(), mkl and int(mkl.group(1))
+
+
+def test_one_thread_holds_torch_and_its_mkl_after_torch_set_num_threads_and_gives_them_back():
+    # torch.set_num_threads(2) also sets MKL, which threadpoolctl's limit alone leaves at 2
+    torch = pytest.importorskip("torch")
+    seen = []
+
+    @ex.one_thread(torch=True)
+    def probe():
+        seen.append(torch_thread_counts(torch))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        probe()
+        after = torch_thread_counts(torch)
+    finally:
+        torch.set_num_threads(threads)
+    mkl = seen[0][1] is not None
+    assert seen == [(1, 1 if mkl else None)]
+    assert after == (2, 2 if mkl else None)
 
 
 # ---------------------------------------------------------------- the row summary and the explorer

@@ -416,3 +416,31 @@ def test_the_learners_code_runs_on_one_thread_and_the_callers_limit_comes_back()
         after = _thread_counts()
     assert seen and all(counts == [1] for counts in seen)          # every case: one thread in every pool
     assert after == [2]
+
+
+def test_a_torch_exercise_runs_on_one_torch_thread_even_after_torch_set_num_threads():
+    torch = pytest.importorskip("torch")
+    from attention_course.exercises import train_steps as reference
+
+    seen = []
+
+    def train_steps(model, optimizer, batches):
+        seen.append(_torch_thread_counts(torch))
+        return reference.train_steps(model, optimizer, batches)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)                  # lesson 12's training leaves torch like this
+    try:
+        assert ex.check("train_steps", train_steps).passed
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen and {counts[0] for counts in seen} == {1} and {counts[1] for counts in seen} <= {1, None}
+
+
+def _torch_thread_counts(torch):
+    """(torch's intra-op threads, MKL's threads or None where torch has no MKL): torch.set_num_threads
+    sets both, and threadpoolctl's limit alone leaves MKL where torch last put it."""
+    import re
+
+    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
+    return torch.get_num_threads(), mkl and int(mkl.group(1))
