@@ -4,13 +4,14 @@ Expected values are computed here another way (direct dot products, plain loops)
 from a run.
 """
 import math
-import re
 
 import numpy as np
 import pytest
 
 import attention_course as ac
 from attention_course import experiments as ex
+
+from .._threads import torch_at_two_threads, torch_thread_counts
 
 
 # ---------------------------------------------------------------- random_qkv
@@ -151,12 +152,6 @@ def test_experiments_run_on_one_thread_and_restore_the_setting():
     assert [info["num_threads"] for info in threadpool_info()] == before
 
 
-def torch_thread_counts(torch):
-    """(torch's intra-op threads, MKL's threads or None where torch has no MKL)."""
-    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
-    return torch.get_num_threads(), mkl and int(mkl.group(1))
-
-
 def test_one_thread_holds_torch_and_its_mkl_after_torch_set_num_threads_and_gives_them_back():
     # torch.set_num_threads(2) also sets MKL, which threadpoolctl's limit alone leaves at 2
     torch = pytest.importorskip("torch")
@@ -166,13 +161,9 @@ def test_one_thread_holds_torch_and_its_mkl_after_torch_set_num_threads_and_give
     def probe():
         seen.append(torch_thread_counts(torch))
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_at_two_threads(torch):
         probe()
         after = torch_thread_counts(torch)
-    finally:
-        torch.set_num_threads(threads)
     mkl = seen[0][1] is not None
     assert seen == [(1, 1 if mkl else None)]
     assert after == (2, 2 if mkl else None)

@@ -13,6 +13,7 @@ import pytest
 from attention_course import exercises as ex
 from attention_course.exercises import _core
 
+from .._threads import pool_thread_counts, torch_at_two_threads, torch_thread_counts
 from ._helpers import assert_flags, assert_names, assert_names_nothing, hints_of, named
 
 
@@ -396,26 +397,20 @@ def test_values_that_look_equal_are_printed_with_enough_digits_to_differ():
 
 # ----------------------------------------------------------- shared machines ----
 
-def _thread_counts():
-    from threadpoolctl import threadpool_info
-
-    return sorted({pool["num_threads"] for pool in threadpool_info()})
-
-
 def test_the_learners_code_runs_on_one_thread_and_the_callers_limit_comes_back():
     from threadpoolctl import threadpool_limits
 
     seen = []
 
     def softmax(x, axis=-1):
-        seen.append(_thread_counts())
+        seen.append(pool_thread_counts())
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
     with threadpool_limits(limits=2):                               # a caller that allows two threads
         assert ex.check("softmax", softmax).passed
-        after = _thread_counts()
-    assert seen and all(counts == [1] for counts in seen)          # every case: one thread in every pool
-    assert after == [2]
+        after = pool_thread_counts()
+    assert seen and all(counts == {1} for counts in seen)          # every case: one thread in every pool
+    assert after == {2}
 
 
 def test_a_torch_exercise_runs_on_one_torch_thread_even_after_torch_set_num_threads():
@@ -425,22 +420,9 @@ def test_a_torch_exercise_runs_on_one_torch_thread_even_after_torch_set_num_thre
     seen = []
 
     def train_steps(model, optimizer, batches):
-        seen.append(_torch_thread_counts(torch))
+        seen.append(torch_thread_counts(torch))
         return reference.train_steps(model, optimizer, batches)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)                  # lesson 12's training leaves torch like this
-    try:
+    with torch_at_two_threads(torch):
         assert ex.check("train_steps", train_steps).passed
         assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
     assert seen and {counts[0] for counts in seen} == {1} and {counts[1] for counts in seen} <= {1, None}
-
-
-def _torch_thread_counts(torch):
-    """(torch's intra-op threads, MKL's threads or None where torch has no MKL): torch.set_num_threads
-    sets both, and threadpoolctl's limit alone leaves MKL where torch last put it."""
-    import re
-
-    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
-    return torch.get_num_threads(), mkl and int(mkl.group(1))

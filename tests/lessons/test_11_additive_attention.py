@@ -5,6 +5,8 @@ import pytest
 import attention_course as ac
 from attention_course.lessons import additive_attention as lesson
 
+from .._threads import torch_at_two_threads, torch_thread_counts
+
 torch = pytest.importorskip("torch")
 
 
@@ -191,25 +193,11 @@ def test_the_fits_train_on_one_torch_thread_and_give_the_callers_back(al, monkey
     seen, adam = [], lesson.adam
 
     def recording_adam(*args, **kwargs):
-        seen.append(_torch_thread_counts(torch))
+        seen.append(torch_thread_counts(torch))
         return adam(*args, **kwargs)
     monkeypatch.setattr(lesson, "adam", recording_adam)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)                  # as lesson 12's training leaves it: threadpoolctl alone misses this
-    try:
-        with threadpool_limits(limits=2):
-            lesson.fit(al, "multiplicative", steps=2)
-            lesson.fit_hidden_sizes(al, hidden_sizes=(1, 2), restarts=1, steps=2)
-            assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    with torch_at_two_threads(torch), threadpool_limits(limits=2):     # threadpoolctl alone misses MKL here
+        lesson.fit(al, "multiplicative", steps=2)
+        lesson.fit_hidden_sizes(al, hidden_sizes=(1, 2), restarts=1, steps=2)
+        assert torch.get_num_threads() == 2
     assert [counts[0] for counts in seen] == [1, 1] and {counts[1] for counts in seen} <= {1, None}
-
-
-def _torch_thread_counts(torch):
-    """(torch's intra-op threads, MKL's threads or None where torch has no MKL): torch.set_num_threads
-    sets both, and threadpoolctl's limit alone leaves MKL where torch last put it."""
-    import re
-
-    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
-    return torch.get_num_threads(), mkl and int(mkl.group(1))

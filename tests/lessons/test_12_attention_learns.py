@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 import attention_course as ac
 from attention_course.lessons import attention_learns as lesson
 
+from .._threads import torch_at_two_threads, torch_thread_counts
+
 ipywidgets = pytest.importorskip("ipywidgets")
 
 
@@ -383,24 +385,10 @@ def test_the_ablation_runs_on_one_torch_thread_and_gives_the_callers_back(runs, 
     seen, measure = [], lesson.measure
 
     def recording_measure(*args, **kwargs):
-        seen.append(_torch_thread_counts(torch))
+        seen.append(torch_thread_counts(torch))
         return measure(*args, **kwargs)
     monkeypatch.setattr(lesson, "measure", recording_measure)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)                  # as training leaves it: threadpoolctl alone misses this
-    try:
-        with threadpool_limits(limits=2):
-            lesson.ablate(runs["reverse"])
-            assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    with torch_at_two_threads(torch), threadpool_limits(limits=2):     # threadpoolctl alone misses MKL here
+        lesson.ablate(runs["reverse"])
+        assert torch.get_num_threads() == 2
     assert [counts[0] for counts in seen] == [1, 1, 1] and {counts[1] for counts in seen} <= {1, None}
-
-
-def _torch_thread_counts(torch):
-    """(torch's intra-op threads, MKL's threads or None where torch has no MKL): torch.set_num_threads
-    sets both, and threadpoolctl's limit alone leaves MKL where torch last put it."""
-    import re
-
-    mkl = re.search(r"mkl_get_max_threads\(\) : (\d+)", torch.__config__.parallel_info())
-    return torch.get_num_threads(), mkl and int(mkl.group(1))

@@ -11,6 +11,8 @@ import pytest
 import attention_course as ac
 from attention_course.lessons import cost_and_efficiency as lesson
 
+from .._threads import pool_thread_counts
+
 
 # ---------------------------------------------------------------- 1. the cost
 
@@ -347,15 +349,15 @@ def test_decode_times_table_structure():
 
 
 def test_the_memory_table_measures_on_one_thread_and_gives_the_callers_back(monkeypatch):
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     seen, peak_bytes = [], lesson.peak_bytes
 
     def recording_peak_bytes(*args):
-        seen.append({pool["num_threads"] for pool in threadpool_info()})
+        seen.append(pool_thread_counts())
         return peak_bytes(*args)
     monkeypatch.setattr(lesson, "peak_bytes", recording_peak_bytes)
     with threadpool_limits(limits=2):
         lesson.memory_table(sizes=(64,))
-        assert {pool["num_threads"] for pool in threadpool_info()} == {2}
+        assert pool_thread_counts() == {2}
     assert seen == [{1}, {1}]
