@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..experiments import one_thread
+from ..experiments import one_thread, single_thread
 from ..multihead import merge_heads, split_heads
 from ..positional import sinusoidal_positional_encoding
 from ..torch_module import MultiHeadAttention
@@ -210,16 +210,12 @@ def count_parameters(model: nn.Module) -> int:
 # ---------------------------------------------------------------- reproducibility
 @contextmanager
 def reproducible(seed: int):
-    """One thread and torch's global generator seeded with ``seed``; both restored on exit
-    (the caller's thread count and random stream are left as they were)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)                  # one summation order in every product: one result
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(threads)
+    """One thread (one summation order in every product: one result) and torch's global
+    generator seeded with ``seed``; both restored on exit (the caller's thread count and random
+    stream are left as they were)."""
+    with single_thread(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def new_model(task, seed: int = 0, d_model: int = 32, num_heads: int = 1,
