@@ -233,6 +233,24 @@ def _text_changes(locator, before: str, timeout=TIMEOUT_MS) -> str:
     raise AssertionError(f"text did not change from {before!r}")
 
 
+@contextlib.contextmanager
+def _chromium_page(tmp_path, js_errors: list):
+    """A page in headless Chromium with patient timeouts; page errors go to ``js_errors``. If the
+    test fails inside, a full-page screenshot is saved as ``tmp_path / "failure.png"``."""
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1800})
+        try:
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+            yield page
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)   # to see what went wrong
+            raise
+        finally:
+            browser.close()
+
+
 CLICK_TO_NEW_IMAGE_JS = """async (cell, name) => {
     const img = cell.querySelector('img.widget-image');
     const button = [...cell.querySelectorAll('button')].find(b => b.textContent.trim() === name);
@@ -252,95 +270,85 @@ CLICK_TO_NEW_IMAGE_JS = """async (cell, name) => {
 def test_explorer_slider_and_quiz_work_in_jupyterlab(lab, tmp_path):
     fixture_hash = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()
     js_errors = []
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1800})
-        try:
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
-            # --- before any cell runs, stored outputs show the static fallbacks -------------
-            # (an untrusted notebook, like a fresh clone: Lab picks the safe text/html)
-            page.goto(f"{lab['base']}/lab/tree/{STORED}?token={lab['token']}", timeout=TIMEOUT_MS)
-            outputs = page.locator(".jp-OutputArea-output")
-            expect(outputs.filter(has_text="query 0 'The' attends to:")).to_have_count(1)
-            expect(outputs.filter(has_text="T = 1.00: largest weight")).to_have_count(1)
-            expect(outputs.filter(has_text="Demo quiz")).to_have_count(1)
-            expect(page.locator('.jp-OutputArea-output img[src^="data:image/png;base64,"]')).to_have_count(2)
-            assert not _errors_on_page(page), _errors_on_page(page)
+    with _chromium_page(tmp_path, js_errors) as page:
+        # --- before any cell runs, stored outputs show the static fallbacks -------------
+        # (an untrusted notebook, like a fresh clone: Lab picks the safe text/html)
+        page.goto(f"{lab['base']}/lab/tree/{STORED}?token={lab['token']}", timeout=TIMEOUT_MS)
+        outputs = page.locator(".jp-OutputArea-output")
+        expect(outputs.filter(has_text="query 0 'The' attends to:")).to_have_count(1)
+        expect(outputs.filter(has_text="T = 1.00: largest weight")).to_have_count(1)
+        expect(outputs.filter(has_text="Demo quiz")).to_have_count(1)
+        expect(page.locator('.jp-OutputArea-output img[src^="data:image/png;base64,"]')).to_have_count(2)
+        assert not _errors_on_page(page), _errors_on_page(page)
 
-            # --- the live widgets: a clean copy, every cell run ---------------------------------
-            page.goto(f"{lab['base']}/lab/tree/{FIXTURE.name}?reset&token={lab['token']}", timeout=TIMEOUT_MS)
-            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=TIMEOUT_MS)
-            _wait_idle(page)
-            _run_all(page)
+        # --- the live widgets: a clean copy, every cell run ---------------------------------
+        page.goto(f"{lab['base']}/lab/tree/{FIXTURE.name}?reset&token={lab['token']}", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=TIMEOUT_MS)
+        _wait_idle(page)
+        _run_all(page)
 
-            cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell")
-            assert cells.count() == 4
-            explorer, slider_cell, quiz = cells.nth(1), cells.nth(2), cells.nth(3)
-            assert not _errors_on_page(page), _errors_on_page(page)
+        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell")
+        assert cells.count() == 4
+        explorer, slider_cell, quiz = cells.nth(1), cells.nth(2), cells.nth(3)
+        assert not _errors_on_page(page), _errors_on_page(page)
 
-            # --- explorer: click "cat"; its row, links and weights show -----------------------
-            summary = explorer.locator(".widget-html pre")
-            image = explorer.locator("img.widget-image")
-            expect(summary).to_contain_text("query 0 'The' attends to:")
-            src_before = image.get_attribute("src")
-            explorer.get_by_role("button", name="cat", exact=True).click()
-            expect(summary).to_contain_text("query 1 'cat' attends to:")
-            expect(summary).to_contain_text("strongest:")
-            expect(explorer.get_by_role("button", name="cat", exact=True)).to_have_class(re.compile("mod-warning"))
-            expect(explorer.get_by_role("button", name="The", exact=True)).not_to_have_class(re.compile("mod-warning"))
-            expect(image).not_to_have_attribute("src", src_before)       # a new PNG arrived
+        # --- explorer: click "cat"; its row, links and weights show -----------------------
+        summary = explorer.locator(".widget-html pre")
+        image = explorer.locator("img.widget-image")
+        expect(summary).to_contain_text("query 0 'The' attends to:")
+        src_before = image.get_attribute("src")
+        explorer.get_by_role("button", name="cat", exact=True).click()
+        expect(summary).to_contain_text("query 1 'cat' attends to:")
+        expect(summary).to_contain_text("strongest:")
+        expect(explorer.get_by_role("button", name="cat", exact=True)).to_have_class(re.compile("mod-warning"))
+        expect(explorer.get_by_role("button", name="The", exact=True)).not_to_have_class(re.compile("mod-warning"))
+        expect(image).not_to_have_attribute("src", src_before)       # a new PNG arrived
 
-            # how long a click takes to show its new image here (reported, not asserted: the
-            # machine's load decides it; benchmarks/widget_latency.py is the place for targets)
-            click_ms = [explorer.evaluate(CLICK_TO_NEW_IMAGE_JS, token) for token in
-                        ["sat", "on", "the", "mat", "because", "it", "was", "very", "tired", "."]]
-            (tmp_path / "click_latency_ms.json").write_text(json.dumps(click_ms))
-            print(f"explorer click -> new image in the browser: median {sorted(click_ms)[len(click_ms) // 2]:.0f} ms "
-                  f"over {len(click_ms)} clicks ({', '.join(f'{t:.0f}' for t in click_ms)})")
+        # how long a click takes to show its new image here (reported, not asserted: the
+        # machine's load decides it; benchmarks/widget_latency.py is the place for targets)
+        click_ms = [explorer.evaluate(CLICK_TO_NEW_IMAGE_JS, token) for token in
+                    ["sat", "on", "the", "mat", "because", "it", "was", "very", "tired", "."]]
+        (tmp_path / "click_latency_ms.json").write_text(json.dumps(click_ms))
+        print(f"explorer click -> new image in the browser: median {sorted(click_ms)[len(click_ms) // 2]:.0f} ms "
+              f"over {len(click_ms)} clicks ({', '.join(f'{t:.0f}' for t in click_ms)})")
 
-            # --- slider: drag the temperature handle to the right --------------------------------
-            text = slider_cell.locator(".widget-html pre")
-            readout = slider_cell.locator(".widget-readout")
-            slider_image = slider_cell.locator("img.widget-image")
-            expect(text).to_contain_text("T = 1.00")
-            text_before, src_before = text.inner_text(), slider_image.get_attribute("src")
-            handle = slider_cell.locator(".noUi-handle")
-            box = handle.bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2, steps=8)
-            page.mouse.up()
-            _text_changes(text, text_before)
-            temperature = float(readout.inner_text())                      # where the handle ended up
-            assert temperature > 1.0
-            # the kernel works through every value sent during the drag; the last one wins
-            expect(text).to_contain_text(f"T = {temperature:.2f}:")
-            expect(slider_image).not_to_have_attribute("src", src_before)
+        # --- slider: drag the temperature handle to the right --------------------------------
+        text = slider_cell.locator(".widget-html pre")
+        readout = slider_cell.locator(".widget-readout")
+        slider_image = slider_cell.locator("img.widget-image")
+        expect(text).to_contain_text("T = 1.00")
+        text_before, src_before = text.inner_text(), slider_image.get_attribute("src")
+        handle = slider_cell.locator(".noUi-handle")
+        box = handle.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2, steps=8)
+        page.mouse.up()
+        _text_changes(text, text_before)
+        temperature = float(readout.inner_text())                      # where the handle ended up
+        assert temperature > 1.0
+        # the kernel works through every value sent during the drag; the last one wins
+        expect(text).to_contain_text(f"T = {temperature:.2f}:")
+        expect(slider_image).not_to_have_attribute("src", src_before)
 
-            # --- quiz: a right answer and a wrong one, each with its explanation --------------
-            first = quiz.locator(".widget-vbox").filter(has_text="Q1.").last
-            first.get_by_text("A. 1", exact=True).click()
-            first.get_by_role("button", name="Check").click()
-            expect(first).to_contain_text("Correct!")
-            expect(first).to_contain_text("probability distribution")
-            third = quiz.locator(".widget-vbox").filter(has_text="Q3.").last
-            third.locator("input[type=text]").fill("0.5")
-            third.get_by_role("button", name="Check").click()
-            expect(third).to_contain_text("Not quite.")
-            expect(third).to_contain_text("divides the raw scores by their sum")
-            _wait_idle(page)
+        # --- quiz: a right answer and a wrong one, each with its explanation --------------
+        first = quiz.locator(".widget-vbox").filter(has_text="Q1.").last
+        first.get_by_text("A. 1", exact=True).click()
+        first.get_by_role("button", name="Check").click()
+        expect(first).to_contain_text("Correct!")
+        expect(first).to_contain_text("probability distribution")
+        third = quiz.locator(".widget-vbox").filter(has_text="Q3.").last
+        third.locator("input[type=text]").fill("0.5")
+        third.get_by_role("button", name="Check").click()
+        expect(third).to_contain_text("Not quite.")
+        expect(third).to_contain_text("divides the raw scores by their sum")
+        _wait_idle(page)
 
-            problems = _errors_on_page(page)
-            explorer.scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / "jupyterlab.png"), full_page=True)
-            slider_cell.screenshot(path=str(tmp_path / "slider_cell.png"))
-            quiz.screenshot(path=str(tmp_path / "quiz_cell.png"))
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)   # to see what went wrong
-            raise
-        finally:
-            browser.close()
+        problems = _errors_on_page(page)
+        explorer.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "jupyterlab.png"), full_page=True)
+        slider_cell.screenshot(path=str(tmp_path / "slider_cell.png"))
+        quiz.screenshot(path=str(tmp_path / "quiz_cell.png"))
     assert not problems, problems
     assert not js_errors, js_errors
     assert hashlib.sha256(FIXTURE.read_bytes()).hexdigest() == fixture_hash      # the repo's copy untouched
@@ -377,12 +385,8 @@ def test_lessons_08_and_09_widgets_work_in_jupyterlab(lesson_lab, tmp_path):
     hashes = {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in LESSONS}
     js_errors = []
     expect.set_options(timeout=TIMEOUT_MS)        # long notebooks and a kernel on a busy machine: be patient
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1800})
-        try:
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    try:
+        with _chromium_page(tmp_path, js_errors) as page:
             # --- as stored (untrusted, no kernel run): the static views of both widgets -------
             for notebook, marker in ((LESSONS[0], "Static view: run the notebook to move the sliders."),
                                      (LESSONS[1], "Static view of the mask editor")):
@@ -439,12 +443,8 @@ def test_lessons_08_and_09_widgets_work_in_jupyterlab(lesson_lab, tmp_path):
             _wait_idle(page)
             problems = _errors_on_page(page)
             editor.screenshot(path=str(tmp_path / "09_mask_editor.png"))
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)   # to see what went wrong
-            raise
-        finally:
-            browser.close()
-            expect.set_options(timeout=5_000)      # Playwright's default, for the other tests
+    finally:
+        expect.set_options(timeout=5_000)      # Playwright's default, for the other tests
     assert not problems, problems
     assert not js_errors, js_errors
     assert {nb: hashlib.sha256(nb.read_bytes()).hexdigest() for nb in LESSONS} == hashes   # repo copies untouched
