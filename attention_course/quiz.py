@@ -229,14 +229,16 @@ def _answer_text(q: Question) -> str:
 
 def _option_index(q: Question, j):
     """An int option index, or an error message."""
-    n = len(q.options)
+    n, given = len(q.options), j
     if isinstance(j, str) and len(j.strip()) == 1 and j.strip().isalpha():
+        given = repr(j.strip().upper())
         j = ord(j.strip().upper()) - ord("A")          # the letters the static quiz prints: "B" is option 1
     if isinstance(j, bool) or not isinstance(j, numbers.Integral):
         return (f"Give an option's letter or its number counting from 0 (0 to {n - 1}, i.e. A = 0, B = 1, ...), "
                 f"got {j!r}.")
     if not 0 <= j < n:
-        return f"There is no option {j}: this question has options 0 to {n - 1} (A = 0, B = 1, ...)."
+        return (f"There is no option {given}: this question has options {_letter(0)} to {_letter(n - 1)} "
+                f"(0 to {n - 1}).")
     return int(j)
 
 

@@ -321,6 +321,7 @@ def test_options_can_be_given_by_the_letters_the_static_quiz_prints():
     assert bank.answer(0, letter).correct and bank.answer(0, letter.lower()).correct
     assert str(bank.answer(0, letter)) == str(bank.answer(0, right))
     assert "There is no option" in str(bank.answer(0, "Z"))
+    assert "There is no option 'Z'" in str(bank.answer(0, "Z"))          # the learner's letter, not its number
 
 
 def test_select_all_questions_take_the_letters_too():
